@@ -212,6 +212,8 @@ optimisation
   --weight-decay X      [0]
   --lr-step N           StepLR: multiply the lr by --lr-gamma every N epochs  [off]
   --lr-gamma X          [0.1]  (the MGDA paper: --lr-step 10 --lr-gamma 0.85)
+  --lr-first-step N     the first decay after N epochs, then every --lr-step  [--lr-step]
+                        (the MGDA code decays when (epoch+1) % 10 == 0: --lr-first-step 9)
   --seed N              initialisation, dropout, shuffling, validation split  [0]
   --threads N           worker threads  [MTL_THREADS, else all cores]
 run
@@ -230,7 +232,7 @@ int cmd_train(int argc, char** argv) {
   const auto str = [](const char* d) { return cxxopts::value<std::string>()->default_value(d); };
   opts.add_options()("dataset", "", str("multimnist"))("model", "", str("multilenet"))("method", "", str("mgda-ub"))(
       "epochs", "", str("10"))("batch", "", str("256"))("lr", "", str("0.05"))("optimizer", "", str("sgd"))(
-      "momentum", "", str("0.9"))("weight-decay", "", str("0"))("lr-step", "", str("0"))("lr-gamma", "", str("0.1"))(
+      "momentum", "", str("0.9"))("weight-decay", "", str("0"))("lr-step", "", str("0"))("lr-gamma", "", str("0.1"))("lr-first-step", "", str("0"))(
       "seed", "", str("0"))("data-seed", "", str("0"))("threads", "", cxxopts::value<std::string>())(
       "out", "", cxxopts::value<std::string>())("resume", "", cxxopts::value<std::string>())("val", "", str("0"))(
       "weights", "", cxxopts::value<std::string>())("normalization", "", str("none"))(
@@ -272,6 +274,7 @@ int cmd_train(int argc, char** argv) {
   c.weight_decay = parse_double("weight-decay", s("weight-decay"));
   c.lr_step = parse_int("lr-step", s("lr-step"));
   c.lr_gamma = parse_double("lr-gamma", s("lr-gamma"));
+  c.lr_first_step = parse_int("lr-first-step", s("lr-first-step"));
   c.seed = parse_u64("seed", s("seed"));
   c.data_seed = parse_u64("data-seed", s("data-seed"));
   if (given(r, "threads")) {
@@ -328,6 +331,9 @@ int cmd_train(int argc, char** argv) {
     throw UsageError("--momentum is only used by --optimizer sgd (got --optimizer " + c.optimizer + ")");
   if (given(r, "lr-gamma") && !given(r, "lr-step")) throw UsageError("--lr-gamma needs --lr-step");
   if (given(r, "lr-step") && c.lr_step < 1) throw UsageError("--lr-step must be >= 1, got " + s("lr-step"));
+  if (given(r, "lr-first-step") && !given(r, "lr-step")) throw UsageError("--lr-first-step needs --lr-step");
+  if (given(r, "lr-first-step") && c.lr_first_step < 1)
+    throw UsageError("--lr-first-step must be >= 1, got " + s("lr-first-step"));
   const bool json = given(r, "json"), quiet = given(r, "quiet");
   validate_train_config(c);
 

@@ -145,6 +145,11 @@ class Console : public SparseTrainObserver {
   std::chrono::steady_clock::time_point last_draw_{};
 };
 
+// Flags of plain `mtl train` this procedure does not use: accepted, then refused with a reason.
+inline const char* const kUnusedTrainFlags[] = {"epochs",  "optimizer", "momentum",      "weight-decay",
+                                                "lr-step", "lr-gamma",  "lr-first-step", "weights",
+                                                "normalization", "solver"};
+
 // The flags `mtl train --method chebyshev-al` and `mtl sweep` share.
 inline void add_common_flags(cxxopts::Options& opts) {
   const auto str = [](const char* d) { return cxxopts::value<std::string>()->default_value(d); };
@@ -157,15 +162,11 @@ inline void add_common_flags(cxxopts::Options& opts) {
       "min-sparsity", "", opt())("max-layer-sparsity", "", opt())("sim-preference", "", opt())("lr", "", opt())(
       "lr-decay", "", opt())("batch", "", str("256"))("seed", "", str("0"))("threads", "", opt())("out", "", opt())(
       "force", "")("json", "")("quiet", "")("h,help", "");
-  // flags of plain `mtl train` this procedure does not use: accepted, then refused with a reason
-  for (const char* f : {"epochs", "optimizer", "momentum", "weight-decay", "lr-step", "lr-gamma", "weights",
-                        "normalization", "solver"})
-    opts.add_options()(f, "", opt());
+  for (const char* f : kUnusedTrainFlags) opts.add_options()(f, "", opt());
 }
 
 inline void refuse_unused(const cxxopts::ParseResult& r, const std::string& cmd) {
-  for (const char* f : {"epochs", "optimizer", "momentum", "weight-decay", "lr-step", "lr-gamma", "weights",
-                        "normalization", "solver"}) {
+  for (const char* f : kUnusedTrainFlags) {
     if (!r.count(f)) continue;
     const std::string flag = f;
     std::string why = "the procedure's own schedule is set by --search-iters, --retrain-iters, --epochs-per-iter, "

@@ -245,6 +245,8 @@ void validate_train_config(const TrainConfig& c) {
   if (c.lr_step < 0) throw UsageError("--lr-step must be >= 1 (or 0 for a constant lr), got " + std::to_string(c.lr_step));
   if (!(c.lr_gamma > 0) || !std::isfinite(c.lr_gamma))
     throw UsageError("--lr-gamma must be > 0, got " + short_num(c.lr_gamma));
+  if (c.lr_first_step < 0)
+    throw UsageError("--lr-first-step must be >= 1, got " + std::to_string(c.lr_first_step));
   if (c.threads < 0) throw UsageError("--threads must be >= 1, got " + std::to_string(c.threads));
   if (c.val < 0) throw UsageError("--val must be >= 0, got " + std::to_string(c.val));
   if (c.train_limit < 0) throw UsageError("--train-limit must be >= 1 (or 0 for all), got " + std::to_string(c.train_limit));
@@ -428,7 +430,7 @@ TrainResult train(const TrainConfig& config, TrainObserver* observer) {
   for (const auto& p : method->parameters()) params.push_back(p);
   std::unique_ptr<Optimizer> opt = make_optimizer(c, params);
   std::unique_ptr<LrSchedule> schedule;
-  if (c.lr_step > 0) schedule = std::make_unique<StepLR>(c.lr, c.lr_step, c.lr_gamma);
+  if (c.lr_step > 0) schedule = std::make_unique<StepLR>(c.lr, c.lr_step, c.lr_gamma, c.lr_first_step);
 
   std::vector<std::string> classes;
   for (int n : train_set.num_classes) classes.push_back(std::to_string(n));
@@ -529,7 +531,10 @@ TrainResult train(const TrainConfig& config, TrainObserver* observer) {
   if (c.optimizer == "sgd") cfg["momentum"] = c.momentum;
   cfg["weight_decay"] = c.weight_decay;
   if (c.lr_step > 0)
-    cfg["lr_schedule"] = {{"type", "StepLR"}, {"step", c.lr_step}, {"gamma", c.lr_gamma}};
+    cfg["lr_schedule"] = {{"type", "StepLR"},
+                          {"step", c.lr_step},
+                          {"gamma", c.lr_gamma},
+                          {"first_step", c.lr_first_step > 0 ? c.lr_first_step : c.lr_step}};
   else
     cfg["lr_schedule"] = {{"type", "constant"}};
   if (c.method == "fixed") cfg["weights"] = c.weights;

@@ -4,7 +4,7 @@
 // TrainObserver, errors are thrown.
 //
 // One epoch e (0-based; users and files see e + 1):
-//   lr = StepLR(lr, lr_step, lr_gamma).lr_at(e) (constant without --lr-step)
+//   lr = StepLR(lr, lr_step, lr_gamma, lr_first_step).lr_at(e) (constant without --lr-step)
 //   model.train(); the loader visits the training set in the order fixed by (seed, e)
 //   per batch: zero the gradients, method->compute_gradients(), check every L_t
 //              is finite (DivergedError otherwise), optimizer step, method->after_step()
@@ -66,6 +66,7 @@ struct TrainConfig {
   double weight_decay = 0;
   int lr_step = 0;                     // StepLR every lr_step epochs; 0 = constant lr
   double lr_gamma = 0.1;
+  int lr_first_step = 0;               // first decay after this many epochs; 0 = lr_step
   uint64_t seed = 0;                   // initialisation, dropout, shuffling, validation split
   uint64_t data_seed = 0;              // composition of the Multi* data sets
   int threads = 0;                     // 0 = leave the engine's setting (MTL_THREADS or all cores)

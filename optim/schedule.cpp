@@ -22,14 +22,17 @@ void LrSchedule::check_epoch(int epoch) const {
   if (epoch < 0) throw Error("lr schedule: epoch must be >= 0, got " + std::to_string(epoch));
 }
 
-StepLR::StepLR(double base_lr, int s, double g) : LrSchedule(base_lr), step_size(s), gamma(g) {
+StepLR::StepLR(double base_lr, int s, double g, int first)
+    : LrSchedule(base_lr), step_size(s), gamma(g), first_step(first == 0 ? s : first) {
   if (s < 1) throw Error("StepLR: step_size must be >= 1, got " + std::to_string(s));
   if (!(g > 0) || !std::isfinite(g)) throw Error("StepLR: gamma must be > 0, got " + num(g));
+  if (first < 0) throw Error("StepLR: first_step must be >= 1 (0 for step_size), got " + std::to_string(first));
 }
 
 double StepLR::lr_at(int epoch) const {
   check_epoch(epoch);
-  return base_ * std::pow(gamma, (double)(epoch / step_size));
+  const int decays = epoch < first_step ? 0 : (epoch - first_step) / step_size + 1;
+  return base_ * std::pow(gamma, (double)decays);
 }
 
 ExponentialLR::ExponentialLR(double base_lr, double g) : LrSchedule(base_lr), gamma(g) {

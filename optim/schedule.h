@@ -18,14 +18,19 @@ class LrSchedule {
   double base_;
 };
 
-// base * gamma^floor(epoch / step_size). The MGDA paper (Sener & Koltun 2018)
-// uses gamma 0.85 every 10 epochs.
+// Multiply by gamma at epochs first_step, first_step + step_size, ...:
+//   base * gamma^n,  n = epoch < first_step ? 0 : (epoch - first_step) / step_size + 1.
+// first_step defaults to step_size, which gives PyTorch's StepLR,
+// base * gamma^floor(epoch / step_size). The MGDA paper (Sener & Koltun 2018) uses
+// gamma 0.85 every 10 epochs; its code decays when (epoch + 1) % 10 == 0, i.e.
+// first_step 9: ten decays in 100 epochs instead of nine.
 class StepLR : public LrSchedule {
  public:
-  StepLR(double base_lr, int step_size, double gamma = 0.1);
+  StepLR(double base_lr, int step_size, double gamma = 0.1, int first_step = 0);  // 0: = step_size
   double lr_at(int epoch) const override;
   const int step_size;
   const double gamma;
+  const int first_step;
 };
 
 // base * gamma^epoch.

@@ -174,6 +174,8 @@ TEST_CASE("cli: bad command lines fail with one line and create nothing") {
       {{"--optimizer", "rmsprop"}, "optimizer"},
       {{"--normalization", "l3"}, "normalization"},
       {{"--threads", "0"}, "--threads"},
+      {{"--lr-first-step", "9"}, "--lr-first-step needs --lr-step"},
+      {{"--lr-step", "10", "--lr-first-step", "0"}, "--lr-first-step must be >= 1, got 0"},
       {{"--resume", (tmp / "no-such-checkpoint.safetensors").string()}, "--resume"},
       {{"surplus"}, "surplus"},
   };

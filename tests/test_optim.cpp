@@ -230,6 +230,13 @@ TEST_CASE("schedules: values and argument errors") {
   CHECK(step.lr_at(9) == doctest::Approx(0.1));
   CHECK(step.lr_at(10) == doctest::Approx(0.085));
   CHECK(step.lr_at(25) == doctest::Approx(0.1 * 0.85 * 0.85));
+  StepLR mgda_code(0.1, 10, 0.85, 9);  // decays when (epoch + 1) % 10 == 0
+  CHECK(mgda_code.lr_at(8) == doctest::Approx(0.1));
+  CHECK(mgda_code.lr_at(9) == doctest::Approx(0.085));
+  CHECK(mgda_code.lr_at(18) == doctest::Approx(0.085));
+  CHECK(mgda_code.lr_at(19) == doctest::Approx(0.1 * 0.85 * 0.85));
+  CHECK(mgda_code.lr_at(99) == doctest::Approx(0.1 * std::pow(0.85, 10)));
+  CHECK(step.lr_at(99) == doctest::Approx(0.1 * std::pow(0.85, 9)));
   ExponentialLR ex(0.2, 0.5);
   CHECK(ex.lr_at(0) == doctest::Approx(0.2));
   CHECK(ex.lr_at(3) == doctest::Approx(0.025));
@@ -250,6 +257,7 @@ TEST_CASE("schedules: values and argument errors") {
 
   CHECK_THROWS_WITH_AS(StepLR(0.1, 0), "StepLR: step_size must be >= 1, got 0", Error);
   CHECK_THROWS_WITH_AS(StepLR(0.1, 10, 0), "StepLR: gamma must be > 0, got 0", Error);
+  CHECK_THROWS_WITH_AS(StepLR(0.1, 10, 0.5, -1), "StepLR: first_step must be >= 1 (0 for step_size), got -1", Error);
   CHECK_THROWS_WITH_AS(ExponentialLR(0.1, -1), "ExponentialLR: gamma must be > 0, got -1", Error);
   CHECK_THROWS_WITH_AS(CosineLR(0.1, 0), "CosineLR: T_max must be >= 1, got 0", Error);
   CHECK_THROWS_WITH_AS(CosineLR(0.1, 5, 0.5), doctest::Contains("eta_min must be in [0, base lr]"), Error);

@@ -175,6 +175,9 @@ data
   --dataset NAME        @DATASETS@  [multimnist]
   --data-dir DIR        MNIST is read from DIR/mnist (`make data` fetches it)  [data]
   --fashion-dir DIR     Fashion-MNIST .gz files  [/usr/share/datasets/fashion-mnist]
+  --cifar-dir DIR       cifar10-mnist: the CIFAR-10 binary files (data_batch_1.bin, ..., test_batch.bin,
+                        in DIR or DIR/cifar-10-batches-bin; cifar-10-binary.tar.gz from
+                        https://www.cs.toronto.edu/~kriz/cifar.html)  [data/cifar10]
   --val N               hold N training images out for validation (split by --seed)  [0]
   --train-limit N       use only the first N training images (quick runs)  [all]
   --test-limit N        use only the first N test images  [all]
@@ -194,7 +197,8 @@ many-task data (mnist-grid, imagefolder, celeba)
   --max-images N        folders: read only the first N images (per partition)  [all]
 model and method
   --model NAME          @MODELS@ | resnet18-w<N>
-                        [multilenet; resnet18 for mnist-grid, imagefolder, celeba]
+                        [multilenet; resnet18 for mnist-grid, imagefolder, celeba;
+                        mdmtn-cifar for cifar10-mnist]
   --width N             ResNet-18 width (resnet18-w<N>; resnet18 is width 16)
   --method NAME         @METHODS@  [mgda-ub]
                         (single-task trains one MultiLeNet per task: model multilenet-stl;
@@ -238,7 +242,7 @@ int cmd_train(int argc, char** argv) {
       "weights", "", cxxopts::value<std::string>())("normalization", "", str("none"))(
       "solver", "", str("frank-wolfe"))("train-limit", "", str("0"))("test-limit", "", str("0"))(
       "data-dir", "", str("data"))("fashion-dir", "", str("/usr/share/datasets/fashion-mnist"))(
-      "force", "")("json", "")("quiet", "")("h,help", "");
+      "cifar-dir", "", cxxopts::value<std::string>())("force", "")("json", "")("quiet", "")("h,help", "");
   opts.add_options()("images", "", cxxopts::value<std::string>())("labels", "", cxxopts::value<std::string>())(
       "partition", "", cxxopts::value<std::string>())("tasks", "", cxxopts::value<std::string>())(
       "image-size", "", cxxopts::value<std::string>())("channels", "", cxxopts::value<std::string>())(
@@ -257,7 +261,7 @@ int cmd_train(int argc, char** argv) {
   TrainConfig c;
   const auto s = [&](const char* flag) { return r[flag].as<std::string>(); };
   c.dataset = s("dataset");
-  c.model = given(r, "model") ? s("model") : default_model_for(c.dataset);  // resnet18 for the many-task sets
+  c.model = given(r, "model") ? s("model") : default_model_for(c.dataset);  // resnet18, mdmtn-cifar or multilenet
   if (given(r, "width")) {
     const int w = parse_int("width", s("width"));
     if (w < 1 || w > 999) throw UsageError("--width must be in 1..999, got " + s("width"));
@@ -300,6 +304,10 @@ int cmd_train(int argc, char** argv) {
   if (given(r, "test-limit") && c.test_limit < 1) throw UsageError("--test-limit must be >= 1, got " + s("test-limit"));
   c.data_dir = s("data-dir");
   c.fashion_dir = s("fashion-dir");
+  if (given(r, "cifar-dir")) {
+    c.cifar_dir = s("cifar-dir");
+    if (c.cifar_dir.empty()) throw UsageError("--cifar-dir must not be empty");
+  }
   DataSourceOptions& src = c.source;  // mtl/data_sources.h
   if (given(r, "images")) src.images = s("images");
   if (given(r, "labels")) src.labels = s("labels");
@@ -402,6 +410,7 @@ come from the file's metadata.
   --dataset NAME        evaluate on another dataset with the same tasks  [the file's]
   --data-dir DIR        [data]
   --fashion-dir DIR     [/usr/share/datasets/fashion-mnist]
+  --cifar-dir DIR       cifar10-mnist: the CIFAR-10 binary files  [data/cifar10]
   --data-seed N         seed of the Multi* image composition  [the file's]
   --images DIR          imagefolder, celeba: read the images from DIR  [the file's]
   --labels FILE         imagefolder: evaluate on this attribute file (split as in training,
@@ -418,8 +427,9 @@ int cmd_eval(int argc, char** argv) {
   opts.add_options()("weights", "", cxxopts::value<std::string>())("dataset", "", cxxopts::value<std::string>())(
       "data-dir", "", cxxopts::value<std::string>()->default_value("data"))(
       "fashion-dir", "", cxxopts::value<std::string>()->default_value("/usr/share/datasets/fashion-mnist"))(
-      "data-seed", "", cxxopts::value<std::string>())("test-limit", "", cxxopts::value<std::string>())(
-      "threads", "", cxxopts::value<std::string>())("json", "")("h,help", "");
+      "cifar-dir", "", cxxopts::value<std::string>())("data-seed", "", cxxopts::value<std::string>())(
+      "test-limit", "", cxxopts::value<std::string>())("threads", "", cxxopts::value<std::string>())("json", "")(
+      "h,help", "");
   opts.add_options()("images", "", cxxopts::value<std::string>())("labels", "", cxxopts::value<std::string>())(
       "partition", "", cxxopts::value<std::string>());
   const cxxopts::ParseResult r = parse_flags(opts, argc, argv, "eval");
@@ -433,6 +443,10 @@ int cmd_eval(int argc, char** argv) {
   if (given(r, "dataset")) c.dataset = r["dataset"].as<std::string>();
   c.data_dir = r["data-dir"].as<std::string>();
   c.fashion_dir = r["fashion-dir"].as<std::string>();
+  if (given(r, "cifar-dir")) {
+    c.cifar_dir = r["cifar-dir"].as<std::string>();
+    if (c.cifar_dir.empty()) throw UsageError("--cifar-dir must not be empty");
+  }
   if (given(r, "images")) c.source.images = r["images"].as<std::string>();
   if (given(r, "labels")) c.source.labels = r["labels"].as<std::string>();
   if (given(r, "partition")) {

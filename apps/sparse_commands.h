@@ -155,10 +155,10 @@ inline void add_common_flags(cxxopts::Options& opts) {
   const auto str = [](const char* d) { return cxxopts::value<std::string>()->default_value(d); };
   const auto opt = [] { return cxxopts::value<std::string>(); };
   opts.add_options()("dataset", "", str("multimnist"))("data-dir", "", str("data"))(
-      "fashion-dir", "", str("/usr/share/datasets/fashion-mnist"))("data-seed", "", str("0"))("val", "", str("10000"))(
-      "train-limit", "", str("0"))("test-limit", "", str("0"))("model", "", str("mdmtn"))("ref-point", "", opt())(
-      "eps", "", str("1e-4"))("mu", "", opt())("rho", "", str("2"))("al-variant", "", str("published"))(
-      "search-iters", "", str("3"))("retrain-iters", "", str("10"))("epochs-per-iter", "", str("3"))(
+      "fashion-dir", "", str("/usr/share/datasets/fashion-mnist"))("cifar-dir", "", opt())("data-seed", "", str("0"))(
+      "val", "", str("10000"))("train-limit", "", str("0"))("test-limit", "", str("0"))("model", "", opt())(
+      "ref-point", "", opt())("eps", "", str("1e-4"))("mu", "", opt())("rho", "", str("2"))(
+      "al-variant", "", str("published"))("search-iters", "", str("3"))("retrain-iters", "", str("10"))("epochs-per-iter", "", str("3"))(
       "min-sparsity", "", opt())("max-layer-sparsity", "", opt())("sim-preference", "", opt())("lr", "", opt())(
       "lr-decay", "", opt())("batch", "", str("256"))("seed", "", str("0"))("threads", "", opt())("out", "", opt())(
       "force", "")("json", "")("quiet", "")("h,help", "");
@@ -184,13 +184,17 @@ inline SparseTrainConfig common_config(const cxxopts::ParseResult& r) {
   c.dataset = s("dataset");
   c.data_dir = s("data-dir");
   c.fashion_dir = s("fashion-dir");
+  if (given("cifar-dir")) {
+    c.cifar_dir = s("cifar-dir");
+    if (c.cifar_dir.empty()) throw UsageError("--cifar-dir must not be empty");
+  }
   c.data_seed = parse_u64("data-seed", s("data-seed"));
   c.val = parse_int("val", s("val"));
   c.train_limit = parse_int("train-limit", s("train-limit"));
   c.test_limit = parse_int("test-limit", s("test-limit"));
   if (given("train-limit") && c.train_limit < 1) throw UsageError("--train-limit must be >= 1, got " + s("train-limit"));
   if (given("test-limit") && c.test_limit < 1) throw UsageError("--test-limit must be >= 1, got " + s("test-limit"));
-  c.model = s("model");
+  c.model = given("model") ? s("model") : default_sparse_model_for(c.dataset);  // mdmtn-cifar or mdmtn
   if (given("ref-point")) c.ref_point = parse_doubles("ref-point", s("ref-point"));
   c.eps = parse_double("eps", s("eps"));
   if (given("mu")) c.mu = parse_double("mu", s("mu"));
@@ -219,15 +223,19 @@ inline SparseTrainConfig common_config(const cxxopts::ParseResult& r) {
 }
 
 const char* const kCommonHelp = R"(data
-  --dataset NAME        multimnist | multifashion | multifashion-mnist | mnist | fashion  [multimnist]
+  --dataset NAME        multimnist | multifashion | multifashion-mnist | mnist | fashion | cifar10-mnist
+                        [multimnist]
   --data-dir DIR        [data]
   --fashion-dir DIR     [/usr/share/datasets/fashion-mnist]
+  --cifar-dir DIR       cifar10-mnist: the CIFAR-10 binary files (data_batch_1.bin, ..., test_batch.bin,
+                        in DIR or DIR/cifar-10-batches-bin; cifar-10-binary.tar.gz from
+                        https://www.cs.toronto.edu/~kriz/cifar.html)  [data/cifar10]
   --data-seed N         seed of the Multi* image composition  [0]
   --val N               validation images held out of the training set (the selection uses them)  [10000]
   --train-limit N       use only the first N training images (before the validation split)  [all]
   --test-limit N        use only the first N test images  [all]
 model and method (defaults: the reference's MultiMNIST settings; -cifar models: Cifar10Mnist's)
-  --model NAME          mdmtn | hps | mdmtn-cifar | hps-cifar  [mdmtn]
+  --model NAME          mdmtn | hps | mdmtn-cifar | hps-cifar  [mdmtn; mdmtn-cifar for cifar10-mnist]
   --ref-point A0,A1,..  reference point a  [0,...]
   --eps X               augmentation epsilon  [1e-4]
   --al-variant NAME     published (as the reference code) | standard (textbook inequality AL,

@@ -5,6 +5,9 @@
 //                  (folder package/data/ of its tarball).
 //   Fashion-MNIST  .gz idx files read in place from the Debian package
 //                  dataset-fashion-mnist (/usr/share/datasets/fashion-mnist/).
+//   CIFAR-10       the binary batch files in data/cifar10/ (or its
+//                  cifar-10-batches-bin/), placed there by the user: not fetched
+//                  and not hashed (datasets/cifar10.h).
 //
 // datasets/fetch_data.sh carries the same sha256 values (a test checks that
 // the two agree).
@@ -29,11 +32,13 @@ inline constexpr const char* kMnistTarballSha256 =
     "8f87f2d0d9133e6c9f7012d6d26bb05409e7e870a1de21d1a600b8d400cc07ed";
 inline constexpr const char* kDefaultDataDir = "data";
 inline constexpr const char* kDefaultFashionDir = "/usr/share/datasets/fashion-mnist";
+inline constexpr const char* kDefaultCifarDir = "data/cifar10";
 
 // Where make_dataset() looks for the files.
 struct DatasetPaths {
   std::string data_dir = kDefaultDataDir;        // MNIST is in data_dir/mnist/
   std::string fashion_dir = kDefaultFashionDir;  // Fashion-MNIST *.gz files
+  std::string cifar_dir = kDefaultCifarDir;      // CIFAR-10 *.bin files (or in cifar_dir/cifar-10-batches-bin/)
 };
 
 // One catalogued file: its basename and lower-case hex sha256.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "datasets/cifar10.h"
 #include "engine/error.h"
 
 namespace mt {
@@ -196,7 +197,7 @@ std::pair<MultiImageSet, MultiImageSet> split_validation(const MultiImageSet& se
 
 const std::vector<std::string>& dataset_names() {
   static const std::vector<std::string> names = {"multimnist", "multifashion", "multifashion-mnist", "mnist",
-                                                 "fashion"};
+                                                 "fashion",    "cifar10-mnist"};
   return names;
 }
 
@@ -207,6 +208,8 @@ MultiImageSet make_dataset(const std::string& name, bool train, const DatasetPat
     for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
     throw Error("unknown dataset '" + name + "'; valid names: " + list);
   }
+  // CIFAR image i with MNIST digit i, as the reference pairs them: no seed; its own mean/std
+  if (name == "cifar10-mnist") return make_cifar10_mnist(p.cifar_dir, p.data_dir, train);
   const uint64_t s = train ? seed : DataRng::mix(seed, 0x74657374ULL);
   constexpr float kMnistMean = 0.1307f, kMnistStd = 0.3081f;
   constexpr float kFashionMean = 0.2860f, kFashionStd = 0.3530f;

@@ -1,5 +1,6 @@
 // Image datasets for multi-task learning: MultiMNIST (Sener & Koltun, 2018),
-// Multi-Fashion, Multi-Fashion+MNIST, and plain MNIST / Fashion-MNIST.
+// Multi-Fashion, Multi-Fashion+MNIST, and plain MNIST / Fashion-MNIST (and, by
+// name in make_dataset, Cifar10Mnist of datasets/cifar10.h).
 //
 // Composition (one output image per image i of the left base set):
 //   partner j = rng.below(right.n), drawn in order i = 0, 1, ... from one
@@ -83,7 +84,10 @@ const std::vector<std::string>& dataset_names();
 // have 60,000 images, test sets 10,000. The composition seed is `seed` for
 // the train set and DataRng::mix(seed, 0x74657374) for the test set. Mean/std
 // are those of the left base set (MNIST 0.1307/0.3081, Fashion 0.2860/0.3530).
-// An unknown name throws an error listing the valid names.
+// cifar10-mnist is make_cifar10_mnist(p.cifar_dir, p.data_dir, train)
+// (datasets/cifar10.h: 50,000 / 10,000 3x32x32 images, tasks object and digit,
+// mean = std = 0.5); it does not use the seed (CIFAR image i gets MNIST digit i,
+// as in the reference). An unknown name throws an error listing the valid names.
 MultiImageSet make_dataset(const std::string& name, bool train, const DatasetPaths& p, uint64_t seed);
 
 }  // namespace mt

@@ -128,13 +128,20 @@ const std::vector<std::string>& train_dataset_names() {
 bool is_many_task_dataset(const std::string& name) { return name == "mnist-grid" || is_folder(name); }
 
 std::string default_model_for(const std::string& dataset) {
+  if (dataset == "cifar10-mnist") return "mdmtn-cifar";
   return is_many_task_dataset(dataset) ? "resnet18" : "multilenet";
+}
+
+std::string cifar_dir_or_default(const std::string& cifar_dir) {
+  return cifar_dir.empty() ? kDefaultCifarDir : cifar_dir;
 }
 
 void validate_data_source(const TrainConfig& c) {
   const DataSourceOptions& s = c.source;
   const std::string& d = c.dataset;
   const std::string on = " (--dataset " + d + ")";
+  if (!c.cifar_dir.empty() && d != "cifar10-mnist")
+    throw UsageError("--cifar-dir is only used by --dataset cifar10-mnist" + on);
   if (!is_folder(d)) {
     if (!s.images.empty()) throw UsageError("--images is only used by --dataset imagefolder and celeba" + on);
     if (!s.labels.empty()) throw UsageError("--labels is only used by --dataset imagefolder" + on);
@@ -223,6 +230,7 @@ TrainTestSets load_train_test(const TrainConfig& c) {
   DatasetPaths paths;
   paths.data_dir = c.data_dir;
   paths.fashion_dir = c.fashion_dir;
+  paths.cifar_dir = cifar_dir_or_default(c.cifar_dir);
   r.train = make_dataset(c.dataset, true, paths, c.data_seed);
   r.test = make_dataset(c.dataset, false, paths, c.data_seed);
   return r;
@@ -270,6 +278,7 @@ MultiImageSet load_eval_test(const std::string& dataset, const std::map<std::str
   DatasetPaths paths;
   paths.data_dir = c.data_dir;
   paths.fashion_dir = c.fashion_dir;
+  paths.cifar_dir = cifar_dir_or_default(c.cifar_dir);
   return take_first(make_dataset(dataset, false, paths, data_seed), c.test_limit);
 }
 

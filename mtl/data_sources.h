@@ -19,7 +19,11 @@
 // used for both sets; they are stored in the weight file, so `mtl eval`
 // normalises as training did.
 //
-// Models: the many-task sets default to "resnet18" (mtl train chooses it).
+// cifar10-mnist (make_dataset, datasets/cifar10.h) reads the CIFAR-10 files from
+// --cifar-dir (cifar_dir; empty: data/cifar10) and MNIST from --data-dir.
+//
+// Models: the many-task sets default to "resnet18" (mtl train chooses it),
+// cifar10-mnist to "mdmtn-cifar".
 // Binary tasks get one-logit heads (TaskLoss::BinaryLogits) on ResNet-18 and
 // two-class log-softmax heads on the other architectures (tasks_for_model).
 //
@@ -53,8 +57,11 @@ struct DataSourceOptions {
 const std::vector<std::string>& train_dataset_names();
 // mnist-grid, imagefolder, celeba: the sets whose default model is resnet18.
 bool is_many_task_dataset(const std::string& name);
-// The architecture's default for a dataset ("resnet18" or "multilenet").
+// The architecture's default for a dataset ("resnet18", "mdmtn-cifar" or "multilenet").
 std::string default_model_for(const std::string& dataset);
+
+// The CIFAR-10 directory of a config's cifar_dir: kDefaultCifarDir when empty (not given).
+std::string cifar_dir_or_default(const std::string& cifar_dir);
 
 // The source flags that make sense for c.dataset, with their ranges; throws
 // UsageError naming the flag.

@@ -96,6 +96,7 @@ TrainConfig as_train_config(const SparseTrainConfig& c) {
   t.test_limit = c.test_limit;
   t.data_dir = c.data_dir;
   t.fashion_dir = c.fashion_dir;
+  t.cifar_dir = c.cifar_dir;
   t.source = c.source;
   return t;
 }
@@ -156,6 +157,10 @@ constexpr const char* kTie = "tie.";
 }  // namespace
 
 // ---- settings --------------------------------------------------------------------
+
+std::string default_sparse_model_for(const std::string& dataset) {
+  return dataset == "cifar10-mnist" ? "mdmtn-cifar" : "mdmtn";
+}
 
 SparseTrainConfig resolve_sparse_config(const SparseTrainConfig& in) {
   SparseTrainConfig c = in;
@@ -475,6 +480,7 @@ SparseTrainResult train_chebyshev_al(const SparseTrainConfig& config, SparseTrai
   cfg["test_images"] = data.test.n;
   cfg["data_dir"] = c.data_dir;
   cfg["fashion_dir"] = c.fashion_dir;
+  if (c.dataset == "cifar10-mnist") cfg["cifar_dir"] = cifar_dir_or_default(c.cifar_dir);
   for (const auto& kv : data.metadata) cfg[kv.first] = kv.second;
   nlohmann::ordered_json files = nlohmann::ordered_json::array();
   for (const auto& f : dataset_files(c.dataset, c.data_dir, c.fashion_dir))

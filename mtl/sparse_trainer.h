@@ -77,6 +77,7 @@ struct SparseTrainConfig {
   int train_limit = 0, test_limit = 0;
   std::string data_dir = "data";
   std::string fashion_dir = "/usr/share/datasets/fashion-mnist";
+  std::string cifar_dir;               // cifar10-mnist only; empty: data/cifar10
   DataSourceOptions source;            // mnist-grid, imagefolder, celeba (mtl/data_sources.h)
   int stop_after = 0;                  // > 0: stop after this many epochs in total (continue with resume)
 
@@ -94,6 +95,9 @@ struct SparseTrainConfig {
   std::optional<double> lr;                 // 2.5e-3; -cifar 1e-4
   std::optional<double> lr_decay;           // 0.5; -cifar 0.98
 };
+
+// The default --model of a data set: "mdmtn-cifar" for cifar10-mnist, else "mdmtn".
+std::string default_sparse_model_for(const std::string& dataset);
 
 // The settings with every default filled in (mu, min_sparsity, ... from the model name).
 SparseTrainConfig resolve_sparse_config(const SparseTrainConfig& c);

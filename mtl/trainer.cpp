@@ -202,8 +202,10 @@ MultiImageSet take_first(const MultiImageSet& set, int n) {
 
 std::vector<DataFileRecord> dataset_files(const std::string& dataset, const std::string& data_dir,
                                           const std::string& fashion_dir) {
-  const bool mnist =
-      dataset == "multimnist" || dataset == "mnist" || dataset == "multifashion-mnist" || dataset == "mnist-grid";
+  // cifar10-mnist: only its MNIST files; the CIFAR-10 files have no catalogued sha256 (they are
+  // read unverified from cifar_dir, which config.json records)
+  const bool mnist = dataset == "multimnist" || dataset == "mnist" || dataset == "multifashion-mnist" ||
+                     dataset == "mnist-grid" || dataset == "cifar10-mnist";
   const bool fashion = dataset == "fashion" || dataset == "multifashion" || dataset == "multifashion-mnist";
   std::vector<DataFileRecord> out;
   for (bool train : {true, false})
@@ -341,6 +343,8 @@ EvalResult evaluate_weights(const EvalConfig& c) {
   r.dataset = c.dataset.empty() ? need("dataset") : c.dataset;
   if (!contains(train_dataset_names(), r.dataset))
     throw Error(path + ": metadata 'dataset' is '" + r.dataset + "', not a known dataset (pass --dataset)");
+  if (!c.cifar_dir.empty() && r.dataset != "cifar10-mnist")
+    throw UsageError("--cifar-dir is only used by --dataset cifar10-mnist (--dataset " + r.dataset + ")");
   if (const std::string* m = find_meta(f.metadata, "method")) r.method = *m;
   uint64_t data_seed = 0;
   if (c.data_seed >= 0) {
@@ -554,6 +558,7 @@ TrainResult train(const TrainConfig& config, TrainObserver* observer) {
   cfg["test_images"] = test_set.n;
   cfg["data_dir"] = c.data_dir;
   cfg["fashion_dir"] = c.fashion_dir;
+  if (c.dataset == "cifar10-mnist") cfg["cifar_dir"] = cifar_dir_or_default(c.cifar_dir);
   for (const auto& kv : sets_metadata) cfg[kv.first] = kv.second;
   nlohmann::ordered_json files = nlohmann::ordered_json::array();
   for (const auto& f : dataset_files(c.dataset, c.data_dir, c.fashion_dir))

@@ -81,6 +81,7 @@ struct TrainConfig {
   int test_limit = 0;                  // use only the first N test images (0 = all)
   std::string data_dir = "data";
   std::string fashion_dir = "/usr/share/datasets/fashion-mnist";
+  std::string cifar_dir;               // cifar10-mnist's CIFAR-10 files; empty: data/cifar10 (only that set may set it)
   DataSourceOptions source;            // mnist-grid, imagefolder, celeba (mtl/data_sources.h)
 };
 
@@ -167,6 +168,7 @@ struct EvalConfig {
   int threads = 0;
   std::string data_dir = "data";
   std::string fashion_dir = "/usr/share/datasets/fashion-mnist";
+  std::string cifar_dir;               // cifar10-mnist only; empty: data/cifar10
   DataSourceOptions source;            // imagefolder, celeba: non-empty paths replace the file's
 };
 
@@ -187,7 +189,8 @@ EvalResult evaluate_weights(const EvalConfig& config);
 // The first n images of a set (n >= set.n: the whole set).
 MultiImageSet take_first(const MultiImageSet& set, int n);
 
-// The catalogued files (path and sha256) a data set is read from.
+// The catalogued files (path and sha256) a data set is read from (for cifar10-mnist
+// its MNIST files: the CIFAR-10 files have no catalogued hash).
 struct DataFileRecord {
   std::string path, sha256;
 };

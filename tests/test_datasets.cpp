@@ -492,11 +492,15 @@ TEST_CASE("multimnist: set validation and dataset names") {
   CHECK(has(error_of([&] { s.validate("FILE"); }), "FILE: pixel buffer holds 31 bytes, expected 32"));
 
   std::string m = error_of([&] { mt::make_dataset("cifar", true, mt::DatasetPaths{}, 1); });
-  CHECK(m == "unknown dataset 'cifar'; valid names: multimnist, multifashion, multifashion-mnist, mnist, fashion");
+  CHECK(m == "unknown dataset 'cifar'; valid names: multimnist, multifashion, multifashion-mnist, mnist, fashion, "
+                "cifar10-mnist");
   TempDir d;
   mt::DatasetPaths p{d.path, d / "fashion"};
   CHECK(has(error_of([&] { mt::make_dataset("multimnist", true, p, 1); }), "not found. Run"));
   CHECK(has(error_of([&] { mt::make_dataset("multifashion", false, p, 1); }), "dataset-fashion-mnist"));
+  p.cifar_dir = d / "cifar";  // CIFAR-10 is read first: its missing file is named
+  CHECK(has(error_of([&] { mt::make_dataset("cifar10-mnist", false, p, 1); }),
+            "CIFAR-10: missing " + d / "cifar/test_batch.bin"));
 }
 
 TEST_CASE("split_validation: disjoint, complete, sized, seeded") {

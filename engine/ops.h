@@ -75,6 +75,10 @@ struct Conv2dArgs { int stride = 1, pad = 0; };
 Tensor conv2d(const Tensor& x, const Tensor& W, const Tensor& b, Conv2dArgs a = {});
 // The six nested loops: the definition, the teaching text and the test oracle (no autograd).
 Tensor conv2d_naive(const Tensor& x, const Tensor& W, const Tensor& b, Conv2dArgs a = {});
+// Its gradients by the same loops, for an upstream gy [N,O,Ho,Wo] (the backward's oracle):
+// dx [N,C,H,W], dW [O,C,kh,kw], db [O].
+struct Conv2dGrads { Tensor dx, dW, db; };
+Conv2dGrads conv2d_backward_naive(const Tensor& x, const Tensor& W, const Tensor& gy, Conv2dArgs a = {});
 
 // ---- pooling (engine/ops_pool.cpp) -------------------------------------------
 struct Pool2dArgs { int kernel = 2, stride = 0 /* 0 = kernel */, pad = 0; };

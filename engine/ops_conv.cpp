@@ -25,6 +25,7 @@
 #include <cstring>
 
 #include "engine/autograd.h"
+#include "engine/conv_direct.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "engine/workspace.h"
@@ -180,6 +181,104 @@ double sum_double(const float* v, int64_t n) {
   return (a0 + a1) + (a2 + a3);
 }
 
+// ---- the direct path (stride 1, kernel larger than 1x1) ----------------------
+
+// A plane copied into a zero-bordered buffer: the source's h x w values start
+// at row `top`, column `left` of a rows x ld plane.
+struct Padded {
+  int top = 0, left = 0, rows = 0, ld = 0;
+  int64_t plane() const { return (int64_t)rows * ld; }
+};
+
+// x as the direct forward reads it: padded by p, at least columns_read wide.
+// copy is false when x itself will do (no padding, Wo a multiple of 8).
+Padded input_layout(const ConvGeom& g, bool& copy) {
+  Padded l;
+  l.top = l.left = g.p;
+  l.rows = g.H + 2 * g.p;
+  l.ld = std::max(g.W + 2 * g.p, conv_direct::columns_read(g.Wo, g.kw));
+  copy = l.ld != g.W || l.rows != g.H;
+  if (!copy) l.top = l.left = 0;
+  return l;
+}
+
+// dy as the backward reads it: rows of 8 * ceil(Wo / 8) with zeros past Wo
+// (grad_weight's units), and for dX kh-1-p zero rows above and below (the
+// full correlation's vertical padding; its columns are handled by shifts).
+Padded grad_layout(const ConvGeom& g, bool dx) {
+  Padded l;
+  l.top = dx ? g.kh - 1 - g.p : 0;
+  l.rows = g.Ho + 2 * l.top;
+  l.ld = (g.Wo + 7) / 8 * 8;
+  return l;
+}
+
+// dst (planes x l.plane(), its borders already zero) gets src's planes of h x w.
+void copy_padded(const float* src, int planes, int h, int w, const Padded& l, float* dst) {
+  for (int c = 0; c < planes; c++)
+    for (int i = 0; i < h; i++)
+      std::memcpy(dst + c * l.plane() + (int64_t)(i + l.top) * l.ld + l.left, src + ((int64_t)c * h + i) * w,
+                  sizeof(float) * w);
+}
+
+// The direct path handles stride 1 except 1x1 (whose columns are x itself)
+bool direct_path(const ConvGeom& g) { return g.s == 1 && !g.cols_are_input(); }
+// and its dX (dy padded by kh-1-p rows) needs p <= kh-1.
+bool direct_dx(const ConvGeom& g) { return direct_path(g) && g.p <= g.kh - 1; }
+
+// The direct dX, for one sample. With dy padded by kh-1-p zero rows and
+// the kernel flipped, dx is a full correlation of dy; it is computed one kernel
+// column kj at a time:
+//   dxp[c, h, j + kj] += sum_{ki, o} W[o, c, kh-1-ki, kj] * dyp[o, h + ki, j]
+// a (kh x 1) correlation written kj columns to the right, so dxp holds dx
+// shifted right by p (dx[c, h, w] = dxp[c, h, w + p]) and the zero padding
+// columns never enter a product. Rows of dxp read only the dy rows that
+// exist (row_taps), so no product with a padding row is computed either.
+struct DxPlan {
+  int32_t* taps;      // [kh * O]: tap (ki, o) at o * plane + ki * ld of padded dy
+  int32_t* row_taps;  // [H][2]: the taps of real dy rows for dx row h
+  float* Wf;          // [kw][C][kh * O]: Wf[kj][c][ki * O + o] = W[o, c, kh-1-ki, kj]
+  int ldx;            // row length of dxp: 8 * ceil(Wo / 8) + kw - 1
+};
+
+void plan_dx(const ConvGeom& g, const Padded& dyl, const float* W, DxPlan& d) {
+  const int O = g.O, kh = g.kh, kw = g.kw;
+  for (int ki = 0; ki < kh; ki++)
+    for (int o = 0; o < O; o++) d.taps[ki * O + o] = (int32_t)(o * dyl.plane() + (int64_t)ki * dyl.ld);
+  for (int h = 0; h < g.H; h++) {  // padded row h + ki is real dy for top <= h + ki < top + Ho
+    const int lo = std::max(0, dyl.top - h), hi = std::min(kh, dyl.top + g.Ho - h);
+    d.row_taps[2 * h] = hi > lo ? lo * O : 0;
+    d.row_taps[2 * h + 1] = hi > lo ? hi * O : 0;
+  }
+  for (int kj = 0; kj < kw; kj++)
+    for (int c = 0; c < g.C; c++)
+      for (int ki = 0; ki < kh; ki++)
+        for (int o = 0; o < O; o++)
+          d.Wf[((int64_t)kj * g.C + c) * kh * O + ki * O + o] = W[(((int64_t)o * g.C + c) * kh + kh - 1 - ki) * kw + kj];
+  d.ldx = dyl.ld + kw - 1;
+}
+
+// dx_n += the full correlation of padded dy_n (dyp) with the flipped kernel; dxp is work space.
+void direct_dx_sample(const ConvGeom& g, const Padded& dyl, const DxPlan& d, const float* dyp, float* dxp,
+                      float* dxn) {
+  const int64_t xplane = (int64_t)g.H * d.ldx;
+  std::memset(dxp, 0, sizeof(float) * g.C * xplane);
+  conv_direct::Correlation k;
+  k.C = g.O, k.O = g.C, k.kh = g.kh, k.kw = 1;  // K = kh * O taps, in the (ki, o) order of d.taps
+  k.in = dyp, k.in_plane = dyl.plane(), k.in_ld = dyl.ld, k.taps = d.taps, k.row_taps = d.row_taps;
+  k.out_plane = xplane, k.out_ld = d.ldx, k.Ho = g.H, k.Wo = dyl.ld;
+  for (int kj = 0; kj < g.kw; kj++) {
+    k.out = dxp + kj;
+    conv_direct::forward(k, d.Wf + (int64_t)kj * g.C * g.kh * g.O, nullptr, true);
+  }
+  for (int c = 0; c < g.C; c++)
+    for (int h = 0; h < g.H; h++) {
+      float* __restrict dst = dxn + ((int64_t)c * g.H + h) * g.W;
+      const float* __restrict src = dxp + c * xplane + (int64_t)h * d.ldx + g.p;
+      for (int w = 0; w < g.W; w++) dst[w] += src[w];
+    }
+}
+
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& W, const Tensor& b, Conv2dArgs a) {
@@ -190,19 +289,39 @@ Tensor conv2d(const Tensor& x, const Tensor& W, const Tensor& b, Conv2dArgs a) {
   const float* Wt = W.data();
   const float* B = b.defined() ? b.data() : nullptr;
   float* Y = y.data();
+  const int64_t xs = (int64_t)g.C * g.H * g.W;  // floats per input sample
 
-  parallel_for(g.N, samples_per_chunk(g), [&](int64_t n0, int64_t n1) {
-    float* col = g.cols_are_input() ? nullptr : scratch<float>(kScratchCols, K * P);
-    for (int64_t n = n0; n < n1; n++) {
-      const float* xn = X + n * g.C * (int64_t)g.H * g.W;
-      float* yn = Y + n * O * P;
-      if (col) im2col(g, xn, col);
-      if (B)
-        for (int64_t o = 0; o < O; o++) std::fill(yn + o * P, yn + (o + 1) * P, B[o]);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)O, (int)P, (int)K, 1.f, Wt, (int)K,
-                  col ? col : xn, (int)P, B ? 1.f : 0.f, yn, (int)P);
-    }
-  });
+  if (direct_path(g)) {
+    bool copy;
+    const Padded in = input_layout(g, copy);
+    int32_t* taps = scratch<int32_t>(kScratchSetup, K);
+    conv_direct::tap_offsets(g.C, g.kh, g.kw, in.plane(), in.ld, taps);
+    parallel_for(g.N, samples_per_chunk(g), [&](int64_t n0, int64_t n1) {
+      float* buf = copy ? scratch<float>(kScratchCols, g.C * in.plane()) : nullptr;
+      if (buf) std::memset(buf, 0, sizeof(float) * g.C * in.plane());
+      for (int64_t n = n0; n < n1; n++) {
+        if (buf) copy_padded(X + n * xs, g.C, g.H, g.W, in, buf);
+        conv_direct::Correlation k;
+        k.C = g.C, k.O = g.O, k.kh = g.kh, k.kw = g.kw;
+        k.in = buf ? buf : X + n * xs, k.in_plane = in.plane(), k.in_ld = in.ld, k.taps = taps;
+        k.out = Y + n * O * P, k.out_plane = P, k.out_ld = g.Wo, k.Ho = g.Ho, k.Wo = g.Wo;
+        conv_direct::forward(k, Wt, B, false);
+      }
+    });
+  } else {
+    parallel_for(g.N, samples_per_chunk(g), [&](int64_t n0, int64_t n1) {
+      float* col = g.cols_are_input() ? nullptr : scratch<float>(kScratchCols, K * P);
+      for (int64_t n = n0; n < n1; n++) {
+        const float* xn = X + n * xs;
+        float* yn = Y + n * O * P;
+        if (col) im2col(g, xn, col);
+        if (B)
+          for (int64_t o = 0; o < O; o++) std::fill(yn + o * P, yn + (o + 1) * P, B[o]);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)O, (int)P, (int)K, 1.f, Wt, (int)K,
+                    col ? col : xn, (int)P, B ? 1.f : 0.f, yn, (int)P);
+      }
+    });
+  }
 
   if (any_requires_grad({&x, &W, &b})) {
     auto gx = grad_target(x), gw = grad_target(W), gb = grad_target(b);
@@ -218,26 +337,80 @@ Tensor conv2d(const Tensor& x, const Tensor& W, const Tensor& b, Conv2dArgs a) {
       char* part = scratch<char>(kScratchPartials, chunks * O * (sizeof(double) + sizeof(float) * K));
       double* db_part = reinterpret_cast<double*>(part);
       float* dW_part = reinterpret_cast<float*>(part + chunks * O * sizeof(double));
-      const int64_t xs = (int64_t)g.C * g.H * g.W;  // floats per input sample
+
+      // The direct path's tables, shared by the workers: the taps of x (for
+      // dW) and the plan of dX.
+      const bool direct = direct_path(g), dx_direct = dX && direct_dx(g);
+      bool copy_x = false;
+      const Padded in = direct ? input_layout(g, copy_x) : Padded();
+      const Padded dyl = direct ? grad_layout(g, dx_direct) : Padded();
+      const bool stage_dy = direct && (dx_direct || (dW && g.Wo % 8 != 0));
+      int32_t* taps_x = nullptr;
+      DxPlan plan{};
+      if (direct) {
+        const int64_t khO = (int64_t)g.kh * O;
+        char* setup = scratch<char>(kScratchSetup, sizeof(int32_t) * (K + khO + 2 * g.H) + sizeof(float) * O * K);
+        taps_x = reinterpret_cast<int32_t*>(setup);
+        conv_direct::tap_offsets(g.C, g.kh, g.kw, in.plane(), in.ld, taps_x);
+        plan.taps = taps_x + K;
+        plan.row_taps = plan.taps + khO;
+        plan.Wf = reinterpret_cast<float*>(plan.row_taps + 2 * g.H);
+        if (dx_direct) plan_dx(g, dyl, Wt, plan);
+      }
 
       parallel_for(g.N, S, [&](int64_t n0, int64_t n1) {
-        const int64_t c = n0 / S;  // this chunk's index
-        const bool cols_needed = dW && !g.cols_are_input();
-        float* col = cols_needed ? scratch<float>(kScratchCols, K * P) : nullptr;
-        float* dcol = dX && !g.cols_are_input() ? scratch<float>(kScratchColGrad, K * P) : nullptr;
+        const int64_t c = n0 / S, ns = n1 - n0;  // this chunk's index and sample count
         double* dbc = db_part + c * O;
         float* dWc = dW_part + c * O * K;
+        // Work buffers: the direct path's padded x and dy for the whole chunk
+        // (borders zeroed, then each sample copied in), or the column path's
+        // columns and their gradient.
+        float *xbuf = nullptr, *dybuf = nullptr, *col = nullptr, *dcol = nullptr;  // (and dxp below)
+        const int64_t xbs = g.C * in.plane(), dybs = O * dyl.plane();  // floats per staged sample
+        if (dW && copy_x) {
+          xbuf = scratch<float>(kScratchCols, ns * xbs);
+          std::memset(xbuf, 0, sizeof(float) * ns * xbs);
+          for (int64_t n = n0; n < n1; n++) copy_padded(X + n * xs, g.C, g.H, g.W, in, xbuf + (n - n0) * xbs);
+        }
+        if (stage_dy) {
+          dybuf = scratch<float>(kScratchColGrad, ns * dybs);
+          std::memset(dybuf, 0, sizeof(float) * ns * dybs);
+          for (int64_t n = n0; n < n1; n++) copy_padded(dY + n * O * P, g.O, g.Ho, g.Wo, dyl, dybuf + (n - n0) * dybs);
+        }
+        if (!direct && dW && !g.cols_are_input()) col = scratch<float>(kScratchCols, K * P);
+        if (!dx_direct && dX && !g.cols_are_input()) dcol = scratch<float>(kScratchColGrad, K * P);
+        float* dxp = dx_direct ? scratch<float>(kScratchDx, (int64_t)g.C * g.H * plan.ldx) : nullptr;
+
+        if (dW && direct) {  // dW_c = the correlation's weight gradient over the chunk's samples
+          conv_direct::Correlation k;
+          k.C = g.C, k.O = g.O, k.kh = g.kh, k.kw = g.kw;
+          k.in = xbuf ? xbuf : X + n0 * xs, k.in_plane = in.plane(), k.in_ld = in.ld, k.taps = taps_x;
+          k.Ho = g.Ho, k.Wo = g.Wo;
+          conv_direct::GradWeightArgs ga;
+          ga.samples = (int)ns;
+          ga.in_stride = xbuf ? xbs : xs;
+          if (dybuf) {
+            ga.dy = dybuf + (int64_t)dyl.top * dyl.ld + dyl.left;
+            ga.dy_stride = dybs, ga.dy_plane = dyl.plane(), ga.dy_ld = dyl.ld;
+          } else {
+            ga.dy = dY + n0 * O * P;
+            ga.dy_stride = O * P, ga.dy_plane = P, ga.dy_ld = g.Wo;
+          }
+          conv_direct::grad_weight(k, ga, dWc);
+        }
         for (int64_t n = n0; n < n1; n++) {
           const float* xn = X + n * xs;
           const float* dyn = dY + n * O * P;
-          if (dW) {  // dW_c (+)= dY_n col_n^T
+          if (dW && !direct) {  // dW_c (+)= dY_n col_n^T
             if (col) im2col(g, xn, col);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)O, (int)K, (int)P, 1.f, dyn, (int)P,
                         col ? col : xn, (int)P, n == n0 ? 0.f : 1.f, dWc, (int)K);
           }
           if (db)
             for (int64_t o = 0; o < O; o++) dbc[o] = (n == n0 ? 0.0 : dbc[o]) + sum_double(dyn + o * P, P);
-          if (dX) {  // dcol = W^T dY_n, then scattered into dx_n (or written straight into it for 1x1)
+          if (dX && dx_direct) {
+            direct_dx_sample(g, dyl, plan, dybuf + (n - n0) * dybs, dxp, dX + n * xs);
+          } else if (dX) {  // dcol = W^T dY_n, then scattered into dx_n (or written straight into it for 1x1)
             float* dxn = dX + n * xs;
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)P, (int)O, 1.f, Wt, (int)K, dyn,
                         (int)P, dcol ? 0.f : 1.f, dcol ? dcol : dxn, (int)P);

@@ -181,9 +181,39 @@ Tensor abs(const Tensor& a) {  // subgradient 0 at 0
   return unary("abs", a, [](float x) { return std::fabs(x); },
                [](float x, float) { return x > 0 ? 1.f : (x < 0 ? -1.f : 0.f); });
 }
+// relu has its own loops: the generic ones compile its mask to a branch, and on
+// real activations (half of them negative, at random) the mispredictions cost
+// more than the arithmetic. Written as selects on restrict pointers, both loops
+// vectorise. The gradient is G where x > 0 and 0 elsewhere (PyTorch's
+// threshold_backward): for finite G the generic G * mask's very numbers, and a
+// NaN or inf in G where x <= 0 is dropped rather than turned into a NaN.
+static void relu_range(const float* __restrict A, float* __restrict O, int64_t s, int64_t e) {
+#pragma omp simd
+  for (int64_t i = s; i < e; i++) O[i] = A[i] > 0 ? A[i] : 0.f;
+}
+static void relu_backward_range(const float* __restrict A, const float* __restrict G, float* __restrict dA, int64_t s,
+                                int64_t e) {
+#pragma omp simd
+  for (int64_t i = s; i < e; i++) dA[i] += A[i] > 0 ? G[i] : 0.f;
+}
+
 Tensor relu(const Tensor& a) {
-  return unary("relu", a, [](float x) { return x > 0 ? x : 0.f; },
-               [](float x, float) { return x > 0 ? 1.f : 0.f; });
+  MT_CHECK(a.defined(), "relu", "undefined operand");
+  Tensor out = Tensor::empty(a.shape());
+  const float* A = a.data();
+  float* O = out.data();
+  const int64_t n = a.numel();
+  parallel_for(n, kGrain, [&](int64_t s, int64_t e) { relu_range(A, O, s, e); });
+  if (any_requires_grad({&a})) {
+    auto ga = grad_target(a);
+    record(out, "relu", [=](const Tensor& g) {
+      const float* A = a.data();
+      const float* G = g.data();
+      float* dA = acc_grad(ga);
+      parallel_for(n, kGrain, [&](int64_t s, int64_t e) { relu_backward_range(A, G, dA, s, e); });
+    });
+  }
+  return out;
 }
 Tensor sigmoid(const Tensor& a) {
   return unary("sigmoid", a, [](float x) { return 1.f / (1.f + std::exp(-x)); },

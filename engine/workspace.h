@@ -17,10 +17,12 @@ namespace mt {
 
 // Slot numbers in use, one per role, so nested uses within one op never collide.
 enum ScratchSlot : int {
-  kScratchCols = 0,      // im2col columns (conv forward and backward)
-  kScratchColGrad = 1,   // dL/dcolumns before col2im (conv backward)
+  kScratchCols = 0,      // im2col columns, or the padded input of the direct conv
+  kScratchColGrad = 1,   // dL/dcolumns before col2im, or the padded dy of the direct conv
   kScratchPartials = 2,  // per-chunk partial sums, on the calling thread
-  kScratchSlots = 3
+  kScratchSetup = 3,     // per-call tables shared by the workers (conv taps, flipped weights), calling thread
+  kScratchDx = 4,        // the direct conv's shifted dx (conv backward)
+  kScratchSlots = 5
 };
 
 // At least `bytes` bytes of this thread's slot `slot`, 64-byte aligned.

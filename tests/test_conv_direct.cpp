@@ -1,0 +1,196 @@
+// The direct stride-1 convolution kernels (engine/conv_direct.cpp) behind
+// conv2d: forward and all three gradients against the naive loops on many
+// shapes (row widths around multiples of 8, padding up to and past k-1, the
+// column path's strides beside them), finite differences, the AVX2 and the
+// portable builds giving the same bits, and the same bits at 1 and 2 threads.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "engine/conv_direct.h"
+#include "engine/parallel.h"
+#include "tests/gradcheck.h"
+
+using namespace mt;
+using mt::testing::gradcheck;
+using mt::testing::max_abs_diff;
+using mt::testing::param;
+
+namespace {
+
+int rand_int(Rng& rng, int lo, int hi) { return lo + (int)rng.below((uint64_t)(hi - lo + 1)); }  // [lo, hi]
+
+double max_abs(const Tensor& t) {
+  double m = 0;
+  for (int64_t i = 0; i < t.numel(); i++) m = std::max(m, (double)std::fabs(t.data()[i]));
+  return m;
+}
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  return a.numel() == b.numel() && std::memcmp(a.data(), b.data(), sizeof(float) * a.numel()) == 0;
+}
+
+struct Case {
+  Shape x, w;
+  Conv2dArgs a;
+  bool bias;
+};
+
+// A random case; stride 1 three times in four (the direct path).
+Case random_case(Rng& rng) {
+  Case c;
+  for (;;) {
+    const int N = rand_int(rng, 1, 10), C = rand_int(rng, 1, 5), O = rand_int(rng, 1, 9);
+    const int kh = rand_int(rng, 1, 5), kw = rand_int(rng, 1, 5);
+    const int H = rand_int(rng, 1, 14), W = rand_int(rng, 1, 26);  // output rows of 1..26 columns: 0-3 units, tails
+    c.a.stride = rng.below(4) == 0 ? rand_int(rng, 2, 3) : 1;
+    c.a.pad = rand_int(rng, 0, std::max(kh, kw));  // up to k: past k-1 takes the column path's dX
+    if (H + 2 * c.a.pad < kh || W + 2 * c.a.pad < kw) continue;
+    c.x = {N, C, H, W};
+    c.w = {O, C, kh, kw};
+    c.bias = rng.below(3) != 0;
+    return c;
+  }
+}
+
+struct Result {
+  Tensor y, dx, dW, db;
+};
+
+// conv2d forward and backward with upstream gy (made on the first call when undefined).
+Result run_fast(const Case& c, const Tensor& x0, const Tensor& w0, const Tensor& b0, Tensor& gy, Rng& rng) {
+  Tensor x = x0.clone(), w = w0.clone(), b = c.bias ? b0.clone() : Tensor();
+  x.requires_grad_();
+  w.requires_grad_();
+  if (c.bias) b.requires_grad_();
+  Tensor y = conv2d(x, w, b, c.a);
+  if (!gy.defined()) gy = Tensor::uniform(y.shape(), -1, 1, rng);
+  backward(y, gy);
+  return {y.detach(), x.grad(), w.grad(), c.bias ? b.grad() : Tensor()};
+}
+
+struct ThreadsGuard {
+  int prev = num_threads();
+  ~ThreadsGuard() { set_num_threads(prev); }
+};
+
+struct PortableGuard {
+  ~PortableGuard() { conv_direct::force_portable(false); }
+};
+
+}  // namespace
+
+TEST_SUITE("conv_direct") {
+
+TEST_CASE("conv2d forward and gradients equal the naive loops on random shapes") {
+  Rng rng(21);
+  for (int trial = 0; trial < 300; trial++) {
+    const Case c = random_case(rng);
+    Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -1, 1, rng);
+    Tensor b = Tensor::uniform({c.w[0]}, -1, 1, rng);
+    Tensor gy;
+    const Result f = run_fast(c, x, w, b, gy, rng);
+    const Tensor y_ref = conv2d_naive(x, w, c.bias ? b : Tensor(), c.a);
+    const Conv2dGrads g = conv2d_backward_naive(x, w, gy, c.a);
+    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w) << " stride " << c.a.stride << " pad " << c.a.pad
+              << " bias " << c.bias);
+    REQUIRE(f.y.shape() == y_ref.shape());
+    CHECK(max_abs_diff(f.y, y_ref) < 1e-4 * std::max(1.0, max_abs(y_ref)));
+    CHECK(max_abs_diff(f.dx, g.dx) < 1e-4 * std::max(1.0, max_abs(g.dx)));
+    CHECK(max_abs_diff(f.dW, g.dW) < 1e-4 * std::max(1.0, max_abs(g.dW)));
+    if (c.bias) CHECK(max_abs_diff(f.db, g.db) < 1e-4 * std::max(1.0, max_abs(g.db)));
+  }
+}
+
+TEST_CASE("conv2d on the MultiLeNet and MDMTN shapes equals the naive loops") {
+  Rng rng(22);
+  for (const Case& c : {Case{{12, 1, 28, 28}, {10, 1, 5, 5}, {}, true}, Case{{12, 10, 12, 12}, {20, 10, 5, 5}, {}, true},
+                        Case{{12, 1, 28, 28}, {20, 1, 5, 5}, {}, true}, Case{{4, 3, 32, 32}, {16, 3, 3, 3}, {1, 1}, true},
+                        Case{{4, 16, 16, 16}, {8, 16, 3, 3}, {1, 1}, false}}) {
+    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w) << " pad " << c.a.pad);
+    Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -0.3f, 0.3f, rng);
+    Tensor b = Tensor::uniform({c.w[0]}, -1, 1, rng), gy;
+    const Result f = run_fast(c, x, w, b, gy, rng);
+    const Conv2dGrads g = conv2d_backward_naive(x, w, gy, c.a);
+    const Tensor y_ref = conv2d_naive(x, w, c.bias ? b : Tensor(), c.a);
+    CHECK(max_abs_diff(f.y, y_ref) < 1e-4 * std::max(1.0, max_abs(y_ref)));
+    CHECK(max_abs_diff(f.dx, g.dx) < 1e-4 * std::max(1.0, max_abs(g.dx)));
+    CHECK(max_abs_diff(f.dW, g.dW) < 1e-4 * std::max(1.0, max_abs(g.dW)));
+    if (c.bias) CHECK(max_abs_diff(f.db, g.db) < 1e-4 * std::max(1.0, max_abs(g.db)));
+  }
+}
+
+TEST_CASE("stride-1 conv2d gradients match finite differences") {
+  Rng rng(23);
+  // widths around a unit of 8 columns, padding below, at and past k-1
+  for (const Case& c : {Case{{2, 2, 6, 12}, {3, 2, 3, 3}, {1, 0}, true}, Case{{2, 1, 5, 13}, {2, 1, 3, 5}, {1, 2}, true},
+                        Case{{1, 3, 4, 9}, {2, 3, 2, 2}, {1, 1}, false}, Case{{2, 2, 4, 5}, {3, 2, 3, 3}, {1, 3}, true},
+                        Case{{3, 2, 8, 8}, {2, 2, 5, 1}, {1, 0}, true}}) {
+    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w) << " pad " << c.a.pad);
+    std::vector<Tensor> in = {param(c.x, rng), param(c.w, rng)};
+    if (c.bias) in.push_back(param({c.w[0]}, rng));
+    const Conv2dArgs a = c.a;
+    gradcheck([a](const std::vector<Tensor>& t) { return conv2d(t[0], t[1], t.size() > 2 ? t[2] : Tensor(), a); },
+              in);
+  }
+}
+
+TEST_CASE("the AVX2 and the portable builds of the kernels give the same bits") {
+  PortableGuard guard;
+  if (!conv_direct::using_avx2()) {
+    MESSAGE("no AVX2 on this machine: only the portable build runs");
+    return;
+  }
+  Rng rng(24);
+  for (int trial = 0; trial < 40; trial++) {
+    Case c = random_case(rng);
+    c.a.stride = 1;
+    if (c.x[2] + 2 * c.a.pad < c.w[2] || c.x[3] + 2 * c.a.pad < c.w[3]) continue;
+    Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -1, 1, rng);
+    Tensor b = Tensor::uniform({c.w[0]}, -1, 1, rng), gy;
+    conv_direct::force_portable(false);
+    const Result avx = run_fast(c, x, w, b, gy, rng);
+    conv_direct::force_portable(true);
+    const Result port = run_fast(c, x, w, b, gy, rng);
+    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w) << " pad " << c.a.pad);
+    CHECK(same_bits(avx.y, port.y));
+    CHECK(same_bits(avx.dx, port.dx));
+    CHECK(same_bits(avx.dW, port.dW));
+  }
+}
+
+TEST_CASE("stride-1 conv2d is bit-identical at 1 and 2 threads") {
+  ThreadsGuard guard;
+  Rng rng(25);
+  // 40 samples: several chunks, so the chunked dW/db reduction is exercised;
+  // 11 columns: every row ends in a tail unit; pad 1 stages x and dy.
+  for (const Case& c : {Case{{40, 3, 11, 11}, {6, 3, 3, 3}, {1, 1}, true},
+                        Case{{40, 10, 12, 12}, {20, 10, 5, 5}, {1, 0}, true}}) {
+    Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -1, 1, rng);
+    Tensor b = Tensor::uniform({c.w[0]}, -1, 1, rng), gy;
+    set_num_threads(1);
+    const Result one = run_fast(c, x, w, b, gy, rng);
+    set_num_threads(2);
+    const Result two = run_fast(c, x, w, b, gy, rng);
+    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w));
+    CHECK(same_bits(one.y, two.y));
+    CHECK(same_bits(one.dx, two.dx));
+    CHECK(same_bits(one.dW, two.dW));
+    CHECK(same_bits(one.db, two.db));
+  }
+}
+
+TEST_CASE("conv2d_backward_naive on a hand-computed case") {
+  // x = 1..9 in a 3x3 image, W = 2x2 of ones, gy = ones: dW[ki,kj] sums the 2x2 window at (ki, kj);
+  // dx counts the windows covering each pixel; db = 4.
+  Tensor x = Tensor::from({1, 1, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9});
+  const Conv2dGrads g = conv2d_backward_naive(x, Tensor::ones({1, 1, 2, 2}), Tensor::ones({1, 1, 2, 2}));
+  CHECK(g.dW.to_vector() == std::vector<float>{12, 16, 24, 28});
+  CHECK(g.dx.to_vector() == std::vector<float>{1, 2, 1, 2, 4, 2, 1, 2, 1});
+  CHECK(g.db.to_vector() == std::vector<float>{4});
+}
+
+}  // TEST_SUITE

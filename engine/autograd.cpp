@@ -55,29 +55,36 @@ void record(Tensor& out, const char* op, std::function<void(const Tensor&)> back
   tape.nodes.push_back(n);
 }
 
-static float* zeroed_grad(std::shared_ptr<TensorImpl>& slot, const Shape& shape) {
-  if (!slot) {
-    Tensor g = Tensor::zeros(shape);
-    slot = g.ptr();
-  }
-  return slot->data();
-}
-
-float* acc_grad(const std::shared_ptr<TensorImpl>& t) {
+// The gradient buffer of t, made when missing: zero-filled, or left
+// uninitialised when `zero` is false; `made` tells whether it was made here.
+static float* grad_slot(const std::shared_ptr<TensorImpl>& t, bool zero, bool& made) {
   t->pass = tape.pass;
+  made = false;
+  auto make = [&]() {
+    made = true;
+    return zero ? Tensor::zeros(t->shape) : Tensor::empty(t->shape);
+  };
   if (tape.functional) {
     auto it = tape.redirect.find(t.get());
     if (it != tape.redirect.end()) {
-      if (!it->second.defined()) it->second = Tensor::zeros(t->shape);
+      if (!it->second.defined()) it->second = make();
       return it->second.data();
     }
     if (!t->node) {  // a leaf nobody asked about: a sink, thrown away afterwards
-      tape.scratch.push_back(Tensor::zeros(t->shape));
+      tape.scratch.push_back(make());
       return tape.scratch.back().data();
     }
   }
-  return zeroed_grad(t->grad, t->shape);
+  if (!t->grad) t->grad = make().ptr();
+  return t->grad->data();
 }
+
+float* acc_grad(const std::shared_ptr<TensorImpl>& t) {
+  bool made;
+  return grad_slot(t, true, made);
+}
+
+float* grad_buffer(const std::shared_ptr<TensorImpl>& t, bool& fresh) { return grad_slot(t, false, fresh); }
 
 // Walk the tape from the root's node down, running each node the pass reached.
 static void run_backward(const Tensor& root, const Tensor& seed, bool retain) {

@@ -48,6 +48,12 @@ struct SavedOutput {
 // Backward side, used inside closures: the zero-initialised grad buffer of t
 // (same shape as t), to be added into.
 float* acc_grad(const std::shared_ptr<TensorImpl>& t);
+// The same buffer for an op that sets every element of it: when this call
+// creates the buffer it is left uninitialised and `fresh` is true, and the op
+// must write each element as 0.f + g (the very bits of adding g into the zeros
+// acc_grad would have made: -0 becomes +0); otherwise `fresh` is false and the
+// op adds into it as with acc_grad.
+float* grad_buffer(const std::shared_ptr<TensorImpl>& t, bool& fresh);
 
 // User API. With retain_graph the nodes stay usable for another backward
 // (exact MGDA and GradNorm take one backward per task through the trunk).

@@ -83,6 +83,10 @@ Conv2dGrads conv2d_backward_naive(const Tensor& x, const Tensor& W, const Tensor
 // ---- pooling (engine/ops_pool.cpp) -------------------------------------------
 struct Pool2dArgs { int kernel = 2, stride = 0 /* 0 = kernel */, pad = 0; };
 Tensor max_pool2d(const Tensor& x, Pool2dArgs a = {});
+// relu(max_pool2d(x, a)) in one pass with one output, the same bits forward
+// and backward (the gradient goes to the first maximum of a window whose
+// pooled value is > 0). The oracle is the composition.
+Tensor max_pool2d_relu(const Tensor& x, Pool2dArgs a = {});
 Tensor avg_pool2d(const Tensor& x, Pool2dArgs a = {});        // padding counts in the divisor (PyTorch's default)
 Tensor max_pool2d_naive(const Tensor& x, Pool2dArgs a = {});
 Tensor avg_pool2d_naive(const Tensor& x, Pool2dArgs a = {});

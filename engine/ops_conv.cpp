@@ -259,8 +259,9 @@ void plan_dx(const ConvGeom& g, const Padded& dyl, const float* W, DxPlan& d) {
 }
 
 // dx_n += the full correlation of padded dy_n (dyp) with the flipped kernel; dxp is work space.
+// A fresh dx_n (grad_buffer) is written as 0.f + the sum instead.
 void direct_dx_sample(const ConvGeom& g, const Padded& dyl, const DxPlan& d, const float* dyp, float* dxp,
-                      float* dxn) {
+                      float* dxn, bool fresh) {
   const int64_t xplane = (int64_t)g.H * d.ldx;
   std::memset(dxp, 0, sizeof(float) * g.C * xplane);
   conv_direct::Correlation k;
@@ -275,7 +276,10 @@ void direct_dx_sample(const ConvGeom& g, const Padded& dyl, const DxPlan& d, con
     for (int h = 0; h < g.H; h++) {
       float* __restrict dst = dxn + ((int64_t)c * g.H + h) * g.W;
       const float* __restrict src = dxp + c * xplane + (int64_t)h * d.ldx + g.p;
-      for (int w = 0; w < g.W; w++) dst[w] += src[w];
+      if (fresh)
+        for (int w = 0; w < g.W; w++) dst[w] = 0.f + src[w];
+      else
+        for (int w = 0; w < g.W; w++) dst[w] += src[w];
     }
 }
 
@@ -329,7 +333,10 @@ Tensor conv2d(const Tensor& x, const Tensor& W, const Tensor& b, Conv2dArgs a) {
       const float* X = x.data();
       const float* Wt = W.data();
       const float* dY = gy.data();
-      float* dX = gx ? acc_grad(gx) : nullptr;
+      // dX is set sample by sample (fresh: written, not added to; the column
+      // path zeroes a fresh sample before scattering into it)
+      bool dx_fresh = false;
+      float* dX = gx ? grad_buffer(gx, dx_fresh) : nullptr;
       float* dW = gw ? acc_grad(gw) : nullptr;
       float* db = gb ? acc_grad(gb) : nullptr;
       const int64_t S = samples_per_chunk(g), chunks = (g.N + S - 1) / S;
@@ -409,9 +416,10 @@ Tensor conv2d(const Tensor& x, const Tensor& W, const Tensor& b, Conv2dArgs a) {
           if (db)
             for (int64_t o = 0; o < O; o++) dbc[o] = (n == n0 ? 0.0 : dbc[o]) + sum_double(dyn + o * P, P);
           if (dX && dx_direct) {
-            direct_dx_sample(g, dyl, plan, dybuf + (n - n0) * dybs, dxp, dX + n * xs);
+            direct_dx_sample(g, dyl, plan, dybuf + (n - n0) * dybs, dxp, dX + n * xs, dx_fresh);
           } else if (dX) {  // dcol = W^T dY_n, then scattered into dx_n (or written straight into it for 1x1)
             float* dxn = dX + n * xs;
+            if (dx_fresh) std::memset(dxn, 0, sizeof(float) * xs);
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)P, (int)O, 1.f, Wt, (int)K, dyn,
                         (int)P, dcol ? 0.f : 1.f, dcol ? dcol : dxn, (int)P);
             if (dcol) col2im_add(g, dcol, dxn);

@@ -52,10 +52,14 @@ Tensor apply_mask(const char* op, const Tensor& x, const Tensor& mask, int64_t b
     record(y, op, [gx, mask, block, grain](const Tensor& gy) {
       const float* dY = gy.data();
       const float* M = mask.data();
-      float* dX = acc_grad(gx);
+      bool fresh;  // a fresh buffer is written (0.f + g: the bits of adding into zeros)
+      float* dX = grad_buffer(gx, fresh);
       parallel_for(mask.numel(), grain, [&](int64_t g0, int64_t g1) {
         for (int64_t q = g0; q < g1; q++)
-          for (int64_t i = q * block; i < (q + 1) * block; i++) dX[i] += dY[i] * M[q];
+          if (fresh)
+            for (int64_t i = q * block; i < (q + 1) * block; i++) dX[i] = 0.f + dY[i] * M[q];
+          else
+            for (int64_t i = q * block; i < (q + 1) * block; i++) dX[i] += dY[i] * M[q];
       });
     });
   }

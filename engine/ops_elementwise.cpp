@@ -1,6 +1,8 @@
 // Elementwise ops, each forward with its backward beside it.
 // Binary ops broadcast numpy-style; same-shape operands take a flat fast path.
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 
 #include "engine/autograd.h"
 #include "engine/error.h"
@@ -191,10 +193,30 @@ static void relu_range(const float* __restrict A, float* __restrict O, int64_t s
 #pragma omp simd
   for (int64_t i = s; i < e; i++) O[i] = A[i] > 0 ? A[i] : 0.f;
 }
+// G[i] is loaded whatever the mask (a conditional load kept GCC from
+// vectorising); into a fresh buffer (grad_buffer) the loop writes 0.f + the
+// selected value, the select done on the bits (as a float select, GCC moves
+// the add into one arm and keeps a branch: the add might trap).
 static void relu_backward_range(const float* __restrict A, const float* __restrict G, float* __restrict dA, int64_t s,
-                                int64_t e) {
+                                int64_t e, bool fresh) {
+  if (fresh) {
 #pragma omp simd
-  for (int64_t i = s; i < e; i++) dA[i] += A[i] > 0 ? G[i] : 0.f;
+    for (int64_t i = s; i < e; i++) {
+      const float g = G[i];
+      uint32_t bits;
+      std::memcpy(&bits, &g, sizeof bits);
+      bits &= A[i] > 0 ? 0xffffffffu : 0u;  // g, or +0
+      float v;
+      std::memcpy(&v, &bits, sizeof v);
+      dA[i] = 0.f + v;
+    }
+  } else {
+#pragma omp simd
+    for (int64_t i = s; i < e; i++) {
+      const float g = G[i];
+      dA[i] += A[i] > 0 ? g : 0.f;
+    }
+  }
 }
 
 Tensor relu(const Tensor& a) {
@@ -209,8 +231,9 @@ Tensor relu(const Tensor& a) {
     record(out, "relu", [=](const Tensor& g) {
       const float* A = a.data();
       const float* G = g.data();
-      float* dA = acc_grad(ga);
-      parallel_for(n, kGrain, [&](int64_t s, int64_t e) { relu_backward_range(A, G, dA, s, e); });
+      bool fresh;
+      float* dA = grad_buffer(ga, fresh);
+      parallel_for(n, kGrain, [&](int64_t s, int64_t e) { relu_backward_range(A, G, dA, s, e, fresh); });
     });
   }
   return out;

@@ -1,7 +1,10 @@
 // matmul and linear on sgemm (engine/gemm.h). Backward accumulates straight
-// into the gradient buffers (beta = 1).
+// into the gradient buffers (beta = 1). linear's forward on a few rows (batch-1
+// inference) takes dot products instead (engine/linear_rows.h): chosen by the
+// row count alone, so the same shapes always give the same numbers.
 #include "engine/autograd.h"
 #include "engine/gemm.h"
+#include "engine/linear_rows.h"
 #include "engine/ops.h"
 
 namespace mt {
@@ -39,10 +42,14 @@ Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b) {
             " outputs");
   Tensor y = Tensor::empty({N, Out});
   float* Y = y.data();
-  if (b.defined()) {
-    for (int i = 0; i < N; i++) std::copy(b.data(), b.data() + Out, Y + (int64_t)i * Out);
+  if (N <= linear_rows::kMaxRows) {
+    linear_rows::forward(N, In, Out, x.data(), W.data(), b.defined() ? b.data() : nullptr, Y);
+  } else {
+    if (b.defined()) {
+      for (int i = 0; i < N; i++) std::copy(b.data(), b.data() + Out, Y + (int64_t)i * Out);
+    }
+    if (Out > 0) gemm(false, true, N, Out, In, x.data(), W.data(), b.defined() ? 1.f : 0.f, Y);  // Y = x W^T (+ b)
   }
-  if (N > 0 && Out > 0) gemm(false, true, N, Out, In, x.data(), W.data(), b.defined() ? 1.f : 0.f, Y);  // Y = x W^T (+ b)
   if (any_requires_grad({&x, &W, &b})) {
     auto gx = grad_target(x), gw = grad_target(W), gb = grad_target(b);
     record(y, "linear", [x, W, gx, gw, gb, N, In, Out](const Tensor& g) {

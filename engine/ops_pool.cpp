@@ -19,6 +19,7 @@
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
+#include "engine/workspace.h"
 
 namespace mt {
 
@@ -121,6 +122,31 @@ void max_plane(const PoolGeom& g, const float* x, float* y, int32_t* arg) {
     }
 }
 
+// The gradient of one plane of 2x2 stride-2 max pooling written into a fresh
+// buffer (grad_buffer): each window gets 0.f + dy at its argmax and +0 at the
+// other three pixels (the bits of scattering into zeros); a last odd row or
+// column, in no window, gets +0.
+void max_plane_backward_2x2_fresh(const PoolGeom& g, const int32_t* arg, const float* dy, float* dx) {
+  const int32_t W = g.W, Ho = g.Ho, Wo = g.Wo;
+  if (g.H != 2 * Ho || W != 2 * Wo) std::memset(dx, 0, sizeof(float) * g.in_plane());
+  for (int oh = 0; oh < Ho; oh++) {
+    float* __restrict r0 = dx + (int64_t)(2 * oh) * W;
+    float* __restrict r1 = r0 + W;
+    const float* __restrict d = dy + (int64_t)oh * Wo;
+    const int32_t* __restrict a = arg + (int64_t)oh * Wo;
+    const int32_t base = 2 * oh * W;
+#pragma omp simd
+    for (int ow = 0; ow < Wo; ow++) {
+      const int32_t at = a[ow] - base - 2 * ow;  // 0, 1, W or W + 1
+      const float v = 0.f + d[ow];
+      r0[2 * ow] = at == 0 ? v : 0.f;
+      r0[2 * ow + 1] = at == 1 ? v : 0.f;
+      r1[2 * ow] = at == W ? v : 0.f;
+      r1[2 * ow + 1] = at == W + 1 ? v : 0.f;
+    }
+  }
+}
+
 // One plane of average pooling (divisor k*k: padding counts).
 void avg_plane(const PoolGeom& g, const float* x, float* y) {
   const float inv = 1.f / (float)(g.k * g.k);
@@ -162,8 +188,14 @@ void avg_plane_backward(const PoolGeom& g, const float* dy, float* dx) {
 
 }  // namespace
 
-Tensor max_pool2d(const Tensor& x, Pool2dArgs a) {
-  const PoolGeom g = pool_geometry("max_pool2d", x, a);
+namespace {
+
+// max_pool2d, and with `relu` the fused relu(max_pool2d(x)) (the relu's select
+// on each pooled value; backward: the relu's gradient, 0.f + (y > 0 ? g : 0)
+// as relu writes it into a fresh buffer, then the pooling's scatter), so the
+// two give the unfused composition's bits.
+Tensor max_pool2d_impl(const char* name, const Tensor& x, Pool2dArgs a, bool relu) {
+  const PoolGeom g = pool_geometry(name, x, a);
   Tensor y = Tensor::empty({g.N, g.C, g.Ho, g.Wo});
   const bool need_grad = any_requires_grad({&x});
   // The argmax of every output (an in-plane index), kept for the backward. It
@@ -179,23 +211,64 @@ Tensor max_pool2d(const Tensor& x, Pool2dArgs a) {
         max_plane<true>(g, X + q * ip, Y + q * op, A + q * op);
       else
         max_plane<false>(g, X + q * ip, Y + q * op, nullptr);
+      if (relu) {
+        float* __restrict yq = Y + q * op;
+#pragma omp simd
+        for (int64_t i = 0; i < op; i++) yq[i] = yq[i] > 0 ? yq[i] : 0.f;  // relu_range's select
+      }
     }
   });
   if (need_grad) {
     auto gx = grad_target(x);
-    record(y, "max_pool2d", [gx, argmax, g](const Tensor& gy) {
+    auto backward = [gx, argmax, g, relu](const Tensor& gy, const float* Yv) {
       const int32_t* A = reinterpret_cast<const int32_t*>(argmax.data());
       const float* dY = gy.data();
-      float* dX = acc_grad(gx);
+      bool fresh;
+      float* dX = grad_buffer(gx, fresh);
       const int64_t ip = g.in_plane(), op = g.out_plane();
       parallel_for(g.planes(), g.grain(), [&](int64_t p0, int64_t p1) {
-        for (int64_t q = p0; q < p1; q++)
-          for (int64_t i = 0; i < op; i++) dX[q * ip + A[q * op + i]] += dY[q * op + i];
+        float* dp = relu ? scratch<float>(kScratchCols, op) : nullptr;  // the pooled value's gradient
+        for (int64_t q = p0; q < p1; q++) {
+          const float* d = dY + q * op;
+          if (relu) {
+            const float* __restrict yq = Yv + q * op;
+            const float* __restrict gq = dY + q * op;
+            float* __restrict dq = dp;
+#pragma omp simd
+            for (int64_t i = 0; i < op; i++) {  // relu's fresh backward, on the bits
+              const float gi = gq[i];
+              uint32_t bits;
+              std::memcpy(&bits, &gi, sizeof bits);
+              bits &= yq[i] > 0 ? 0xffffffffu : 0u;
+              float v;
+              std::memcpy(&v, &bits, sizeof v);
+              dq[i] = 0.f + v;
+            }
+            d = dp;
+          }
+          if (fresh && g.is_2x2_s2()) {
+            max_plane_backward_2x2_fresh(g, A + q * op, d, dX + q * ip);
+            continue;
+          }
+          if (fresh) std::memset(dX + q * ip, 0, sizeof(float) * ip);
+          for (int64_t i = 0; i < op; i++) dX[q * ip + A[q * op + i]] += d[i];
+        }
       });
-    });
+    };
+    if (relu) {
+      SavedOutput so(y);  // the mask y > 0 (the pooled value > 0)
+      record(y, name, [backward, so](const Tensor& gy) { backward(gy, so.data()); });
+    } else {
+      record(y, name, [backward](const Tensor& gy) { backward(gy, nullptr); });
+    }
   }
   return y;
 }
+
+}  // namespace
+
+Tensor max_pool2d(const Tensor& x, Pool2dArgs a) { return max_pool2d_impl("max_pool2d", x, a, false); }
+Tensor max_pool2d_relu(const Tensor& x, Pool2dArgs a) { return max_pool2d_impl("max_pool2d_relu", x, a, true); }
 
 Tensor avg_pool2d(const Tensor& x, Pool2dArgs a) {
   const PoolGeom g = pool_geometry("avg_pool2d", x, a);

@@ -24,8 +24,9 @@ MultiLeNetTrunk::MultiLeNetTrunk(const Shape& input_chw, float dropout) {
 }
 
 Tensor MultiLeNetTrunk::forward(const Tensor& x) {
-  Tensor h = relu(max_pool2d(conv1->forward(x), {2}));
-  h = relu(max_pool2d(drop->forward(conv2->forward(h)), {2}));
+  // max_pool2d_relu: relu(max_pool2d(.)) fused, the same bits in one pass
+  Tensor h = max_pool2d_relu(conv1->forward(x), {2});
+  h = max_pool2d_relu(drop->forward(conv2->forward(h)), {2});
   return relu(fc->forward(h.flatten(1)));
 }
 

@@ -15,6 +15,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "engine/cpu_dispatch.h"
+
 #pragma GCC diagnostic ignored "-Wpsabi"  // 32-byte vectors never cross a call: everything below is inlined
 
 namespace mt::conv_direct {
@@ -190,16 +192,7 @@ __attribute__((target("avx2"))) void grad_weight_avx2(const Correlation& k, cons
 }
 void grad_weight_portable(const Correlation& k, const GradWeightArgs& a, float* dw) { grad_weight_body(k, a, dw); }
 
-bool g_force_portable = false;
-bool have_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2");
-  return yes;
-}
-
 }  // namespace
-
-void force_portable(bool on) { g_force_portable = on; }
-bool using_avx2() { return have_avx2() && !g_force_portable; }
 
 void tap_offsets(int C, int kh, int kw, int64_t in_plane, int in_ld, int32_t* taps) {
   for (int c = 0; c < C; c++)
@@ -208,12 +201,12 @@ void tap_offsets(int C, int kh, int kw, int64_t in_plane, int in_ld, int32_t* ta
 }
 
 void forward(const Correlation& k, const float* w, const float* bias, bool accumulate) {
-  if (using_avx2()) forward_avx2(k, w, bias, accumulate);
+  if (cpu_dispatch::use_avx2()) forward_avx2(k, w, bias, accumulate);
   else forward_portable(k, w, bias, accumulate);
 }
 
 void grad_weight(const Correlation& k, const GradWeightArgs& a, float* dw) {
-  if (using_avx2()) grad_weight_avx2(k, a, dw);
+  if (cpu_dispatch::use_avx2()) grad_weight_avx2(k, a, dw);
   else grad_weight_portable(k, a, dw);
 }
 

@@ -64,8 +64,6 @@ struct GradWeightArgs {
 };
 void grad_weight(const Correlation& k, const GradWeightArgs& a, float* dw);
 
-// Tests: true runs the portable build even where AVX2 is available.
-void force_portable(bool on);
-bool using_avx2();
+// The AVX2 or the portable build is chosen by engine/cpu_dispatch.h.
 
 }  // namespace mt::conv_direct

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "engine/cpu_dispatch.h"
+
 #pragma GCC diagnostic ignored "-Wpsabi"  // 32-byte vectors never cross a call: everything below is inlined
 
 namespace mt::linear_rows {
@@ -61,19 +63,10 @@ void forward_portable(int N, int In, int Out, const float* x, const float* W, co
   body(N, In, Out, x, W, b, y);
 }
 
-bool g_force_portable = false;
-bool have_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2");
-  return yes;
-}
-
 }  // namespace
 
-void force_portable(bool on) { g_force_portable = on; }
-bool using_avx2() { return have_avx2() && !g_force_portable; }
-
 void forward(int N, int In, int Out, const float* x, const float* W, const float* b, float* y) {
-  if (using_avx2()) forward_avx2(N, In, Out, x, W, b, y);
+  if (cpu_dispatch::use_avx2()) forward_avx2(N, In, Out, x, W, b, y);
   else forward_portable(N, In, Out, x, W, b, y);
 }
 

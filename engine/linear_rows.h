@@ -21,8 +21,6 @@ constexpr int kMaxRows = 4;
 void forward(int N, int In, int Out, const float* x, const float* W, const float* b, float* y);
 void forward_reference(int N, int In, int Out, const float* x, const float* W, const float* b, float* y);
 
-// Tests: true runs the portable build even where AVX2 is available.
-void force_portable(bool on);
-bool using_avx2();
+// The AVX2 or the portable build is chosen by engine/cpu_dispatch.h.
 
 }  // namespace mt::linear_rows

@@ -82,4 +82,14 @@ inline double max_abs_diff(const Tensor& a, const Tensor& b) {
   return m;
 }
 
+// Max absolute entry of a tensor.
+inline double max_abs(const Tensor& t) {
+  double m = 0;
+  for (int64_t i = 0; i < t.numel(); i++) m = std::max(m, (double)std::fabs(t.data()[i]));
+  return m;
+}
+
+// A uniform integer in [lo, hi].
+inline int rand_int(Rng& rng, int lo, int hi) { return lo + (int)rng.below((uint64_t)(hi - lo + 1)); }
+
 }  // namespace mt::testing

@@ -10,24 +10,19 @@
 #include <cstring>
 #include <vector>
 
+#include "engine/cpu_dispatch.h"
 #include "engine/conv_direct.h"
 #include "engine/parallel.h"
 #include "tests/gradcheck.h"
 
 using namespace mt;
 using mt::testing::gradcheck;
+using mt::testing::max_abs;
 using mt::testing::max_abs_diff;
 using mt::testing::param;
+using mt::testing::rand_int;
 
 namespace {
-
-int rand_int(Rng& rng, int lo, int hi) { return lo + (int)rng.below((uint64_t)(hi - lo + 1)); }  // [lo, hi]
-
-double max_abs(const Tensor& t) {
-  double m = 0;
-  for (int64_t i = 0; i < t.numel(); i++) m = std::max(m, (double)std::fabs(t.data()[i]));
-  return m;
-}
 
 bool same_bits(const Tensor& a, const Tensor& b) {
   return a.numel() == b.numel() && std::memcmp(a.data(), b.data(), sizeof(float) * a.numel()) == 0;
@@ -72,13 +67,21 @@ Result run_fast(const Case& c, const Tensor& x0, const Tensor& w0, const Tensor&
   return {y.detach(), x.grad(), w.grad(), c.bias ? b.grad() : Tensor()};
 }
 
+// The fast results equal the naive ones up to 1e-4 relative to the largest entry.
+void check_matches_naive(const Result& f, const Tensor& y_ref, const Conv2dGrads& g, bool bias) {
+  CHECK(max_abs_diff(f.y, y_ref) < 1e-4 * std::max(1.0, max_abs(y_ref)));
+  CHECK(max_abs_diff(f.dx, g.dx) < 1e-4 * std::max(1.0, max_abs(g.dx)));
+  CHECK(max_abs_diff(f.dW, g.dW) < 1e-4 * std::max(1.0, max_abs(g.dW)));
+  if (bias) CHECK(max_abs_diff(f.db, g.db) < 1e-4 * std::max(1.0, max_abs(g.db)));
+}
+
 struct ThreadsGuard {
   int prev = num_threads();
   ~ThreadsGuard() { set_num_threads(prev); }
 };
 
 struct PortableGuard {
-  ~PortableGuard() { conv_direct::force_portable(false); }
+  ~PortableGuard() { cpu_dispatch::force_portable(false); }
 };
 
 }  // namespace
@@ -98,10 +101,7 @@ TEST_CASE("conv2d forward and gradients equal the naive loops on random shapes")
     INFO("x " << shape_str(c.x) << " w " << shape_str(c.w) << " stride " << c.a.stride << " pad " << c.a.pad
               << " bias " << c.bias);
     REQUIRE(f.y.shape() == y_ref.shape());
-    CHECK(max_abs_diff(f.y, y_ref) < 1e-4 * std::max(1.0, max_abs(y_ref)));
-    CHECK(max_abs_diff(f.dx, g.dx) < 1e-4 * std::max(1.0, max_abs(g.dx)));
-    CHECK(max_abs_diff(f.dW, g.dW) < 1e-4 * std::max(1.0, max_abs(g.dW)));
-    if (c.bias) CHECK(max_abs_diff(f.db, g.db) < 1e-4 * std::max(1.0, max_abs(g.db)));
+    check_matches_naive(f, y_ref, g, c.bias);
   }
 }
 
@@ -116,10 +116,7 @@ TEST_CASE("conv2d on the MultiLeNet and MDMTN shapes equals the naive loops") {
     const Result f = run_fast(c, x, w, b, gy, rng);
     const Conv2dGrads g = conv2d_backward_naive(x, w, gy, c.a);
     const Tensor y_ref = conv2d_naive(x, w, c.bias ? b : Tensor(), c.a);
-    CHECK(max_abs_diff(f.y, y_ref) < 1e-4 * std::max(1.0, max_abs(y_ref)));
-    CHECK(max_abs_diff(f.dx, g.dx) < 1e-4 * std::max(1.0, max_abs(g.dx)));
-    CHECK(max_abs_diff(f.dW, g.dW) < 1e-4 * std::max(1.0, max_abs(g.dW)));
-    if (c.bias) CHECK(max_abs_diff(f.db, g.db) < 1e-4 * std::max(1.0, max_abs(g.db)));
+    check_matches_naive(f, y_ref, g, c.bias);
   }
 }
 
@@ -140,7 +137,7 @@ TEST_CASE("stride-1 conv2d gradients match finite differences") {
 
 TEST_CASE("the AVX2 and the portable builds of the kernels give the same bits") {
   PortableGuard guard;
-  if (!conv_direct::using_avx2()) {
+  if (!cpu_dispatch::use_avx2()) {
     MESSAGE("no AVX2 on this machine: only the portable build runs");
     return;
   }
@@ -151,9 +148,9 @@ TEST_CASE("the AVX2 and the portable builds of the kernels give the same bits") 
     if (c.x[2] + 2 * c.a.pad < c.w[2] || c.x[3] + 2 * c.a.pad < c.w[3]) continue;
     Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -1, 1, rng);
     Tensor b = Tensor::uniform({c.w[0]}, -1, 1, rng), gy;
-    conv_direct::force_portable(false);
+    cpu_dispatch::force_portable(false);
     const Result avx = run_fast(c, x, w, b, gy, rng);
-    conv_direct::force_portable(true);
+    cpu_dispatch::force_portable(true);
     const Result port = run_fast(c, x, w, b, gy, rng);
     INFO("x " << shape_str(c.x) << " w " << shape_str(c.w) << " pad " << c.a.pad);
     CHECK(same_bits(avx.y, port.y));

@@ -18,18 +18,12 @@
 
 using namespace mt;
 using mt::testing::gradcheck;
+using mt::testing::max_abs;
 using mt::testing::max_abs_diff;
 using mt::testing::param;
+using mt::testing::rand_int;
 
 namespace {
-
-int rand_int(Rng& rng, int lo, int hi) { return lo + (int)rng.below((uint64_t)(hi - lo + 1)); }  // [lo, hi]
-
-double max_abs(const Tensor& t) {
-  double m = 0;
-  for (int64_t i = 0; i < t.numel(); i++) m = std::max(m, (double)std::fabs(t.data()[i]));
-  return m;
-}
 
 // f throws mt::Error whose message contains every one of `parts`.
 void check_error(const std::function<void()>& f, std::initializer_list<const char*> parts) {

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <vector>
 
+#include "engine/cpu_dispatch.h"
 #include "engine/linear_rows.h"
 #include "tests/gradcheck.h"
 
@@ -17,7 +18,7 @@ using mt::testing::param;
 
 namespace {
 struct PortableGuard {
-  ~PortableGuard() { linear_rows::force_portable(false); }
+  ~PortableGuard() { cpu_dispatch::force_portable(false); }
 };
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), sizeof(float) * a.size()) == 0;
@@ -35,9 +36,9 @@ TEST_CASE("linear_rows: both builds equal the scalar reference bit for bit and a
     const float* B = bias ? b.data() : nullptr;
     std::vector<float> ref(N * Out), fast(N * Out), port(N * Out);
     linear_rows::forward_reference(N, In, Out, x.data(), W.data(), B, ref.data());
-    linear_rows::force_portable(false);
+    cpu_dispatch::force_portable(false);
     linear_rows::forward(N, In, Out, x.data(), W.data(), B, fast.data());
-    linear_rows::force_portable(true);
+    cpu_dispatch::force_portable(true);
     linear_rows::forward(N, In, Out, x.data(), W.data(), B, port.data());
     CHECK(same_bits(ref, fast));
     CHECK(same_bits(ref, port));

@@ -16,24 +16,13 @@
 #include <cstring>
 
 #include "engine/cpu_dispatch.h"
-
-#pragma GCC diagnostic ignored "-Wpsabi"  // 32-byte vectors never cross a call: everything below is inlined
+#include "engine/vec8.h"
 
 namespace mt::conv_direct {
 
 namespace {
 
-typedef float v8 __attribute__((vector_size(32)));
-typedef int32_t v8i __attribute__((vector_size(32)));
-#define MT_INLINE inline __attribute__((always_inline))
-
-MT_INLINE v8 load(const float* p) {
-  v8 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-MT_INLINE void store(float* p, const v8& v) { std::memcpy(p, &v, sizeof v); }
-MT_INLINE v8 splat(float f) { return v8{f, f, f, f, f, f, f, f}; }
+using namespace vec8;
 
 constexpr int kFwdO = 4, kFwdU = 2;  // forward tile
 constexpr int kWgO = 3, kWgT = 3;    // grad_weight tile

@@ -7,21 +7,13 @@
 #include <cstring>
 
 #include "engine/cpu_dispatch.h"
-
-#pragma GCC diagnostic ignored "-Wpsabi"  // 32-byte vectors never cross a call: everything below is inlined
+#include "engine/vec8.h"
 
 namespace mt::linear_rows {
 
 namespace {
 
-typedef float v8 __attribute__((vector_size(32)));
-#define MT_INLINE inline __attribute__((always_inline))
-
-MT_INLINE v8 load(const float* p) {
-  v8 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
+using namespace vec8;
 
 MT_INLINE float lanes_sum(const v8& l) { return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7])); }
 

@@ -276,7 +276,9 @@ augmented Lagrangian (Hotegni, Berkemeier, Peitz, IJCNN 2024), as the reference 
 it: a search phase (LSUV init; per epoch Adam on the AL objective, then a GrOWL prox step;
 the best-validation model with group sparsity >= --min-sparsity is kept), then the pruned
 groups are fixed, similar groups tied (Affinity Propagation), and the model is retrained.
-After each outer iteration: lambda <- lambda + mu c, mu <- rho mu, lr <- lr * --lr-decay.
+After each outer iteration: lambda <- lambda + mu c, mu <- rho mu, lr <- lr * --lr-decay, with c
+summed over the batches of the best-validation epoch so far (published, as the reference) or
+averaged over the last epoch's batches, and lambda clipped at 0 (standard).
 With k_0 = 0 the same schedule runs without LSUV, GrOWL, mask and tying.
 Per epoch, --out gets metrics.csv, config.json, last/best.safetensors, checkpoint.safetensors;
 at the end result.json (test accuracy, sparsity, compression, FLOPs, objectives, lambda, mu, t).

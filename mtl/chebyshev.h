@@ -68,8 +68,8 @@ double al_objective(AlVariant variant, const ChebyshevConfig& cfg, const AlState
 void al_gradient(AlVariant variant, const ChebyshevConfig& cfg, const AlState& state,
                  const std::vector<double>& f, double t, std::vector<double>& dL_df, double& dL_dt);
 
-// Outer-iteration update from the constraint values c (reference code: c averaged
-// over the best epoch's batches): lambda and then mu <- rho mu.
+// Outer-iteration update from the constraint values c (the caller's choice; see
+// mtl/sparse_trainer.cpp): lambda and then mu <- rho mu.
 void al_update(AlVariant variant, AlState& state, const std::vector<double>& c);
 
 // max_i k_i [ (f_i - a_i) + eps sum_j (f_j - a_j) ]

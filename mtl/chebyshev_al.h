@@ -13,8 +13,9 @@
 //               the cancellation of two ~lambda^2/mu terms in float)
 // One backward of L per batch through the model and t. lambda and mu stay fixed during
 // an outer iteration; outer_update(c) applies al_update (lambda <- lambda + mu c, clipped
-// at 0 for "standard"; mu <- rho mu) with the constraint values the caller chooses (the
-// reference: c summed over the batches of the best-validation epoch so far).
+// at 0 for "standard"; mu <- rho mu) with the constraint values the caller chooses
+// (mtl/sparse_trainer.cpp: "published" as the reference, c summed over the batches of the
+// best-validation epoch so far; "standard" c averaged over the last epoch's batches).
 #pragma once
 #include <memory>
 #include <string>

@@ -653,8 +653,11 @@ SparseTrainResult train_chebyshev_al(const SparseTrainConfig& config, SparseTrai
       best_test_acc = ts.acc;
       snap_best = snapshot(*model, kSnapBest);
     }
-    // End of an outer iteration: lambda <- lambda + mu c_best, mu <- rho mu.
-    if (rec.outer_epoch == epi) method->outer_update(best_c_sum);
+    // End of an outer iteration: lambda <- lambda + mu c, mu <- rho mu, with c
+    //   published: as the reference, summed over the batches of the best-validation epoch so far;
+    //   standard:  the textbook update at the current iterate: c averaged over this epoch's batches.
+    if (rec.outer_epoch == epi)
+      method->outer_update(method->variant() == AlVariant::Standard ? rec.c_mean : best_c_sum);
 
     // Files, each replaced atomically; the checkpoint last.
     if (!out_ready) {

@@ -215,6 +215,17 @@ TEST_CASE("chebyshev-al: resuming inside the search phase gives the uninterrupte
   // standard variant: lambda stays >= 0, mu0 = 1 by default, doubled once in the retraining
   for (const auto& l : a["lambda"]) CHECK(l.get<double>() >= 0.0);
   CHECK(a["mu"].get<double>() == doctest::Approx(2.0));
+  // and the textbook multiplier update at the end of search iteration 1 (epoch 1):
+  // lambda_i <- max(0, lambda_i + mu c_i), c_i the mean over epoch 1's batches
+  const auto rows = metrics(tmp / "full" / "metrics.csv");
+  REQUIRE(rows.size() == 3);
+  for (const char* o : {"sparsity", "left", "right"}) {
+    const double before = std::stod(rows[0].at(std::string("lambda_") + o)), mu = std::stod(rows[0].at("mu"));
+    const double c = std::stod(rows[0].at(std::string("c_") + o));
+    CHECK_MESSAGE(std::stod(rows[1].at(std::string("lambda_") + o)) ==
+                      doctest::Approx(std::max(0.0, before + mu * c)).epsilon(1e-6),
+                  o);
+  }
 }
 
 TEST_CASE("sweep: three vectors from a file give sweep.csv, sweep.json with a hypervolume and front.svg") {

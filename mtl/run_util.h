@@ -1,7 +1,7 @@
 // Small helpers the two training loops share (mtl/trainer.cpp and
 // mtl/sparse_trainer.cpp): number and list formatting, the earlier rows of a
-// resumed run's metrics.csv, metadata look-up, and the divergence check on
-// parameters.
+// resumed run's metrics.csv, metadata look-up, the observer's batch report and the
+// divergence check on parameters.
 #pragma once
 #include <chrono>
 #include <cmath>
@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "mtl/method.h"
 #include "mtl/trainer.h"
 
 namespace mt::run_util {
@@ -68,6 +69,23 @@ inline std::vector<std::string> previous_rows(const std::string& path, const std
 inline const std::string* find_meta(const std::map<std::string, std::string>& m, const std::string& key) {
   auto it = m.find(key);
   return it == m.end() ? nullptr : &it->second;
+}
+
+// What both loops report to the observer after a batch: epoch, batch and global step
+// counters, the step's losses and weights, and the epoch's samples and time so far.
+inline BatchInfo batch_info(int epoch, int epochs, int batch, int batches, int64_t global_step,
+                            const StepStats& st, int64_t samples, Clock::time_point epoch_start) {
+  BatchInfo bi;
+  bi.epoch = epoch;
+  bi.epochs = epochs;
+  bi.batch = batch;
+  bi.batches = batches;
+  bi.global_step = global_step;
+  bi.loss = st.loss;
+  bi.weight = st.weight;
+  bi.samples = samples;
+  bi.seconds = seconds_between(epoch_start, Clock::now());
+  return bi;
 }
 
 inline void check_all_finite(const NamedTensors& params, int epoch, const std::string& last_ckpt) {

@@ -585,19 +585,9 @@ SparseTrainResult train_chebyshev_al(const SparseTrainConfig& config, SparseTrai
       }
       for (int i = 0; i <= K; i++) f_sum[i] += f[i];
       samples += b.n;
-      if (obs) {
-        BatchInfo bi;
-        bi.epoch = e + 1;
-        bi.epochs = total_epochs;
-        bi.batch = step;
-        bi.batches = train_loader.batches_per_epoch();
-        bi.global_step = global_step;
-        bi.loss = st.loss;
-        bi.weight = st.weight;
-        bi.samples = samples;
-        bi.seconds = seconds_between(t0, Clock::now());
-        obs->on_batch(bi);
-      }
+      if (obs)
+        obs->on_batch(batch_info(e + 1, total_epochs, step, train_loader.batches_per_epoch(), global_step, st,
+                                 samples, t0));
     }
     rec.train_s = seconds_between(t0, Clock::now());
     rec.train_samples_per_s = rec.train_s > 0 ? samples / rec.train_s : 0.0;

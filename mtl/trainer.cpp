@@ -630,19 +630,9 @@ TrainResult train(const TrainConfig& config, TrainObserver* observer) {
         weight_sum[t] += st.weight[t];
       }
       samples += b.n;
-      if (observer) {
-        BatchInfo bi;
-        bi.epoch = e + 1;
-        bi.epochs = c.epochs;
-        bi.batch = step;
-        bi.batches = train_loader.batches_per_epoch();
-        bi.global_step = global_step;
-        bi.loss = st.loss;
-        bi.weight = st.weight;
-        bi.samples = samples;
-        bi.seconds = seconds_between(t0, Clock::now());
-        observer->on_batch(bi);
-      }
+      if (observer)
+        observer->on_batch(batch_info(e + 1, c.epochs, step, train_loader.batches_per_epoch(), global_step, st,
+                                      samples, t0));
     }
     rec.train_s = seconds_between(t0, Clock::now());
     rec.train_samples_per_s = rec.train_s > 0 ? samples / rec.train_s : 0.0;

@@ -10,6 +10,7 @@
 #include "datasets/grid_mnist.h"
 #include "datasets/image_folder.h"
 #include "mtl/resnet.h"
+#include "mtl/run_util.h"
 #include "mtl/trainer.h"
 
 namespace mt {
@@ -19,21 +20,6 @@ namespace fs = std::filesystem;
 namespace {
 
 bool is_folder(const std::string& d) { return d == "imagefolder" || d == "celeba"; }
-
-std::vector<std::string> split_commas(const std::string& s) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (char ch : s) {
-    if (ch == ',') {
-      out.push_back(cur);
-      cur.clear();
-    } else {
-      cur += ch;
-    }
-  }
-  out.push_back(cur);
-  return out;
-}
 
 bool all_digits(const std::string& s) {
   return !s.empty() && s.size() <= 9 && s.find_first_not_of("0123456789") == std::string::npos;
@@ -71,7 +57,7 @@ GridMnistOptions grid_options(const std::string& tasks, int image_size) {
   } else if (all_digits(tasks)) {
     o.tasks = std::atoi(tasks.c_str());
   } else {
-    o.names = split_commas(tasks);
+    o.names = run_util::split(tasks, ',');
   }
   o.size = image_size > 0 ? image_size : 56;
   return o;
@@ -186,7 +172,7 @@ void validate_data_source(const TrainConfig& c) {
     }
   }
   if (is_folder(d) && !s.tasks.empty())
-    for (const auto& t : split_commas(s.tasks))
+    for (const auto& t : run_util::split(s.tasks, ','))
       if (t.empty()) throw UsageError("--tasks has an empty task name: '" + s.tasks + "'");
 }
 
@@ -207,7 +193,7 @@ TrainTestSets load_train_test(const TrainConfig& c) {
   if (is_folder(c.dataset)) {
     ImageFolderOptions o =
         folder_options(c.dataset, s.images, s.labels, s.partition, s.image_size, s.channels, s.max_images);
-    if (!s.tasks.empty()) o.tasks = split_commas(s.tasks);
+    if (!s.tasks.empty()) o.tasks = run_util::split(s.tasks, ',');
     auto parts = folder_train_test(o, s.test_fraction, c.data_seed);
     r.train = std::move(parts.first);
     r.test = std::move(parts.second);
@@ -248,7 +234,7 @@ MultiImageSet load_eval_test(const std::string& dataset, const std::map<std::str
     if (!all_digits(v)) throw Error(path + ": metadata '" + key + "' is '" + v + "', not a whole number");
     return std::atoi(v.c_str());
   };
-  const std::vector<std::string> tasks = split_commas(need("tasks"));
+  const std::vector<std::string> tasks = run_util::split(need("tasks"), ',');
   if (dataset == "mnist-grid") {
     GridMnistOptions o;
     o.names = tasks;
@@ -297,7 +283,7 @@ std::string binary_flags_str(const std::vector<bool>& binary, size_t n) {
 std::vector<bool> parse_binary_flags(const std::string& s) {
   std::vector<bool> v;
   if (s.empty()) return v;
-  for (const auto& p : split_commas(s)) v.push_back(p == "1");
+  for (const auto& p : run_util::split(s, ',')) v.push_back(p == "1");
   return v;
 }
 

@@ -1,6 +1,7 @@
 // Small helpers the two training loops share (mtl/trainer.cpp and
-// mtl/sparse_trainer.cpp): number and list formatting, the earlier rows of a
-// resumed run's metrics.csv, metadata look-up, the observer's batch report and the
+// mtl/sparse_trainer.cpp; data_sources.cpp uses split): number and list
+// formatting, string splitting, the earlier rows of a resumed run's metrics.csv
+// and its rewrite, metadata look-up, the observer's batch report and the
 // divergence check on parameters.
 #pragma once
 #include <chrono>
@@ -23,6 +24,22 @@ using Clock = std::chrono::steady_clock;
 
 inline double seconds_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
+}
+
+// "a,b,,c" -> {"a", "b", "", "c"} (empty pieces kept; "" -> {""}).
+inline std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char ch : s) {
+    if (ch == sep) {
+      out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += ch;
+    }
+  }
+  out.push_back(cur);
+  return out;
 }
 
 inline std::string join(const std::vector<std::string>& v, const std::string& sep) {
@@ -69,6 +86,13 @@ inline std::vector<std::string> previous_rows(const std::string& path, const std
 inline const std::string* find_meta(const std::map<std::string, std::string>& m, const std::string& key) {
   auto it = m.find(key);
   return it == m.end() ? nullptr : &it->second;
+}
+
+// metrics.csv: the header and one line per row, replacing the file atomically.
+inline void write_metrics_csv(const std::string& path, const std::string& header, const std::vector<std::string>& rows) {
+  std::string csv = header + "\n";
+  for (const auto& r : rows) csv += r + "\n";
+  write_text_atomic(path, csv);
 }
 
 // What both loops report to the observer after a batch: epoch, batch and global step

@@ -666,9 +666,7 @@ SparseTrainResult train_chebyshev_al(const SparseTrainConfig& config, SparseTrai
     if (search && rec.phase_best) save_module(search_fallback_path, *model, model_meta);
     rec.epoch_s = seconds_between(t0, Clock::now());
     rows.push_back(metrics_row(rec));
-    std::string csv = header + "\n";
-    for (const auto& r : rows) csv += r + "\n";
-    write_text_atomic(res.metrics_path, csv);
+    write_metrics_csv(res.metrics_path, header, rows);
 
     CheckpointExtra ex;
     ex.step = global_step;

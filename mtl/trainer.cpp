@@ -45,21 +45,6 @@ bool contains(const std::vector<std::string>& v, const std::string& s) {
 }
 
 
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (char ch : s) {
-    if (ch == sep) {
-      out.push_back(cur);
-      cur.clear();
-    } else {
-      cur += ch;
-    }
-  }
-  out.push_back(cur);
-  return out;
-}
-
 
 
 
@@ -676,9 +661,7 @@ TrainResult train(const TrainConfig& config, TrainObserver* observer) {
     if (rec.best) save_module(res.best_path, *model, model_meta);
     rec.epoch_s = seconds_between(t0, Clock::now());
     rows.push_back(metrics_row(rec));
-    std::string csv = header + "\n";
-    for (const auto& r : rows) csv += r + "\n";
-    write_file_atomic(res.metrics_path, csv);
+    write_metrics_csv(res.metrics_path, header, rows);
     CheckpointExtra ex;
     ex.step = global_step;
     ex.epoch = rec.epoch;

@@ -238,8 +238,9 @@ model and method (defaults: the reference's MultiMNIST settings; -cifar models: 
   --model NAME          mdmtn | hps | mdmtn-cifar | hps-cifar  [mdmtn; mdmtn-cifar for cifar10-mnist]
   --ref-point A0,A1,..  reference point a  [0,...]
   --eps X               augmentation epsilon  [1e-4]
-  --al-variant NAME     published (as the reference code) | standard (textbook inequality AL,
-                        lambda clipped at 0)  [published]
+  --al-variant NAME     published (as the reference code: f_0 a number in c_0, not
+                        differentiated) | standard (textbook inequality AL, lambda
+                        clipped at 0, f_0 differentiated)  [published]
   --mu X                initial penalty mu0 > 0  [published 2.5e-8 (-cifar 6.8e-8); standard 1]
   --rho X               mu <- rho mu after each outer iteration, >= 1  [2]
   --search-iters N      outer iterations of the search (GrOWL) phase  [3]

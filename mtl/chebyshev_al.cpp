@@ -97,7 +97,8 @@ Tensor chebyshev_al_objective(AlVariant variant, const ChebyshevConfig& cfg, con
 }
 
 ChebyshevAL::ChebyshevAL(int K, ChebyshevConfig cfg, AlVariant variant, AlState state, double t0)
-    : K_(K), cfg_(std::move(cfg)), variant_(variant), state_(std::move(state)), t_(Tensor::scalar((float)t0)) {
+    : K_(K), cfg_(std::move(cfg)), variant_(variant), state_(std::move(state)), t_(Tensor::scalar((float)t0)),
+      f0_gradient_(variant == AlVariant::Standard) {
   check(K >= 1, "chebyshev-al", "needs at least one task");
   cfg_.validate(K + 1);
   state_.validate(K + 1);
@@ -111,7 +112,8 @@ StepStats ChebyshevAL::compute_gradients(MultiTaskModel& m, const Tensor& x, con
         "built for " + std::to_string(K_) + " tasks, the model has " + std::to_string(m.num_tasks()));
   Tensor z = m.shared(x);
   std::vector<Tensor> f = task_losses(m, z, x, y);
-  f.insert(f.begin(), group_norm_sum(m));  // f_0: sparsity
+  // f_0: sparsity, differentiated or (published, as the reference's detached state_dict()) a number
+  f.insert(f.begin(), f0_gradient_ ? group_norm_sum(m) : Tensor::scalar((float)group_norm_sum_value(m)));
   Tensor L = chebyshev_al_objective(variant_, cfg_, state_, f, t_);
   const double t = t_.item();
   f_.clear();

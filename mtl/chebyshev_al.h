@@ -11,6 +11,13 @@
 //               computed as lambda_i c_i + (mu/2) c_i^2 where lambda_i + mu c_i > 0 and
 //               the constant -lambda_i^2 / (2 mu) elsewhere (the same function, without
 //               the cancellation of two ~lambda^2/mu terms in float)
+// f_0's gradient: the reference computes f_0 in model.obj_sparsity() from
+// model.state_dict(), whose tensors are detached, so in the published variant f_0 enters
+// c_0 (and through it t and lambda_0) as a number only and the weights feel the sparsity
+// objective through the GrOWL step alone. The standard variant differentiates f_0 (its
+// minimum-norm subgradient, mtl/sparsity.h). set_f0_gradient() overrides the variant's
+// default (mtl/bench.cpp turns it on to run the torch bench's step, which differentiates
+// its group-norm sum).
 // One backward of L per batch through the model and t. lambda and mu stay fixed during
 // an outer iteration; outer_update(c) applies al_update (lambda <- lambda + mu c, clipped
 // at 0 for "standard"; mu <- rho mu) with the constraint values the caller chooses
@@ -37,7 +44,8 @@ class ChebyshevAL : public Method {
   ChebyshevAL(int num_tasks, ChebyshevConfig cfg, AlVariant variant, AlState state, double t0);
   std::string name() const override { return "chebyshev-al"; }
 
-  // f = (group_norm_sum, L_1..L_K), L_AL backward. StepStats: loss = L_1..L_K,
+  // f = (group_norm_sum, L_1..L_K), L_AL backward (f_0 a constant unless f0_gradient()).
+  // StepStats: loss = L_1..L_K,
   // weight = dL_AL/df_t for the K tasks (al_gradient at this batch's f and t);
   // the sparsity objective's value and weight are last_objectives()[0], last_weights()[0].
   StepStats compute_gradients(MultiTaskModel& m, const Tensor& x, const Labels& y) override;
@@ -57,6 +65,8 @@ class ChebyshevAL : public Method {
   const AlState& state() const { return state_; }
   const ChebyshevConfig& config() const { return cfg_; }
   AlVariant variant() const { return variant_; }
+  bool f0_gradient() const { return f0_gradient_; }
+  void set_f0_gradient(bool on) { f0_gradient_ = on; }
   double t() const { return t_.item(); }
   void set_t(double t);
   // Of the last batch: f (K+1 values), c (K+1), dL_AL/df (K+1) and dL_AL/dt.
@@ -72,6 +82,7 @@ class ChebyshevAL : public Method {
   AlVariant variant_;
   AlState state_;
   Tensor t_;
+  bool f0_gradient_;  // default: variant_ == AlVariant::Standard
   std::vector<double> c_sum_;
   int64_t c_batches_ = 0;
   std::vector<double> f_, c_, dL_df_;

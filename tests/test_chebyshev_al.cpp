@@ -116,54 +116,67 @@ TEST_CASE("chebyshev-al: every bad input has a one-line message") {
 }
 
 TEST_CASE("chebyshev-al method: gradients are those of sum_i dL/df_i f_i, t gets dL/dt") {
-  manual_seed(3);
-  auto m = make_model("mdmtn", kTasks, {1, 28, 28});
-  auto method = make_chebyshev_al(2, cfg3(), AlVariant::Published, 0.5, 2);
-  CHECK(method->name() == "chebyshev-al");
-  auto params = method->parameters();
-  REQUIRE(params.size() == 1);
-  CHECK(params[0].first == "method.t");
-  CHECK(params[0].second.dim() == 0);
-  CHECK(method->state().lambda == std::vector<double>(3, 1.0 / 3));
-  Rng r(4);
-  const int n = 6;
-  Tensor x = Tensor::randn({n, 1, 28, 28}, r);
-  Labels y(2, std::vector<int32_t>(n));
-  for (auto& yt : y)
-    for (auto& v : yt) v = (int32_t)r.below(10);
-  m->zero_grad();
-  StepStats st = method->compute_gradients(*m, x, y);
-  REQUIRE(st.loss.size() == 2);
-  REQUIRE(st.weight.size() == 2);
-  const auto& w = method->last_weights();
-  REQUIRE(w.size() == 3);
-  CHECK(st.weight[0] == w[1]);
-  CHECK(method->last_objectives()[0] == doctest::Approx(group_norm_sum_value(*m)).epsilon(1e-6));
-  CHECK(params[0].second.grad().item() == doctest::Approx(method->last_dt()).epsilon(1e-5));
-  std::vector<float> g_method;
-  for (const auto& [name, p] : m->named_parameters())
-    for (float v : (p.grad().defined() ? p.grad().to_vector() : std::vector<float>(p.numel(), 0.f)))
-      g_method.push_back(v);
-  // the same gradient from the linearisation sum_i w_i f_i
-  m->zero_grad();
-  Tensor z = m->shared(x);
-  auto L = task_losses(*m, z, x, y);
-  Tensor lin = group_norm_sum(*m) * (float)w[0] + L[0] * (float)w[1] + L[1] * (float)w[2];
-  backward(lin);
-  std::vector<float> g_lin;
-  for (const auto& [name, p] : m->named_parameters())
-    for (float v : (p.grad().defined() ? p.grad().to_vector() : std::vector<float>(p.numel(), 0.f)))
-      g_lin.push_back(v);
-  REQUIRE(g_lin.size() == g_method.size());
-  double worst = 0, scale = 1e-6;
-  for (size_t i = 0; i < g_lin.size(); i++) {
-    worst = std::max(worst, (double)std::fabs(g_lin[i] - g_method[i]));
-    scale = std::max(scale, (double)std::fabs(g_lin[i]));
+  // published: f_0 is a number (the reference's detached state_dict()), so the weights get
+  // sum_{i>=1} dL/df_i grad f_i; standard, or published with set_f0_gradient(true), adds
+  // dL/df_0 grad f_0
+  for (const auto& [variant, f0_grad] : {std::pair{AlVariant::Published, false}, std::pair{AlVariant::Published, true},
+                                         std::pair{AlVariant::Standard, true}}) {
+    CAPTURE(al_variant_name(variant));
+    CAPTURE(f0_grad);
+    manual_seed(3);
+    auto m = make_model("mdmtn", kTasks, {1, 28, 28});
+    auto method = make_chebyshev_al(2, cfg3(), variant, 0.5, 2);
+    CHECK(method->f0_gradient() == (variant == AlVariant::Standard));
+    method->set_f0_gradient(f0_grad);
+    CHECK(method->name() == "chebyshev-al");
+    auto params = method->parameters();
+    REQUIRE(params.size() == 1);
+    CHECK(params[0].first == "method.t");
+    CHECK(params[0].second.dim() == 0);
+    CHECK(method->state().lambda == std::vector<double>(3, 1.0 / 3));
+    Rng r(4);
+    const int n = 6;
+    Tensor x = Tensor::randn({n, 1, 28, 28}, r);
+    Labels y(2, std::vector<int32_t>(n));
+    for (auto& yt : y)
+      for (auto& v : yt) v = (int32_t)r.below(10);
+    m->zero_grad();
+    StepStats st = method->compute_gradients(*m, x, y);
+    REQUIRE(st.loss.size() == 2);
+    REQUIRE(st.weight.size() == 2);
+    const auto& w = method->last_weights();
+    REQUIRE(w.size() == 3);
+    CHECK(w[0] > 0.1);  // the f_0 term is large enough to show if it were (not) there
+    CHECK(st.weight[0] == w[1]);
+    CHECK(method->last_objectives()[0] == doctest::Approx(group_norm_sum_value(*m)).epsilon(1e-6));
+    CHECK(params[0].second.grad().item() == doctest::Approx(method->last_dt()).epsilon(1e-5));
+    auto grads = [&] {
+      std::vector<float> g;
+      for (const auto& [name, p] : m->named_parameters())
+        for (float v : (p.grad().defined() ? p.grad().to_vector() : std::vector<float>(p.numel(), 0.f)))
+          g.push_back(v);
+      return g;
+    };
+    const std::vector<float> g_method = grads();
+    // the same gradient from the linearisation sum_i w_i f_i
+    m->zero_grad();
+    Tensor z = m->shared(x);
+    auto L = task_losses(*m, z, x, y);
+    Tensor lin = L[0] * (float)w[1] + L[1] * (float)w[2];
+    if (f0_grad) lin = lin + group_norm_sum(*m) * (float)w[0];
+    backward(lin);
+    const std::vector<float> g_lin = grads();
+    REQUIRE(g_lin.size() == g_method.size());
+    double worst = 0, scale = 1e-6;
+    for (size_t i = 0; i < g_lin.size(); i++) {
+      worst = std::max(worst, (double)std::fabs(g_lin[i] - g_method[i]));
+      scale = std::max(scale, (double)std::fabs(g_lin[i]));
+    }
+    CHECK(worst / scale < 1e-4);
+    // the batch's constraints are summed for the outer update
+    CHECK(method->epoch_batches() == 1);
+    CHECK(method->epoch_constraint_sum() == method->last_constraints());
   }
-  CHECK(worst / scale < 1e-4);
-  // the batch's constraints are summed for the outer update
-  CHECK(method->epoch_batches() == 1);
-  CHECK(method->epoch_constraint_sum() == method->last_constraints());
 }
 
 TEST_CASE("chebyshev-al method: outer update, epoch sums and state round trip") {

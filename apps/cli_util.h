@@ -2,7 +2,11 @@
 // apps/sparse_commands.h): flag parsing with one-line UsageErrors that name the
 // flag, number parsing, and the small formatters of progress lines.
 #pragma once
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -87,6 +91,48 @@ inline std::string duration(double s) {
     std::snprintf(buf, sizeof buf, "%ld:%02ld", t / 60, t % 60);
   return buf;
 }
+
+// The progress bar of a training run on stderr, when stderr is a terminal: redrawn at
+// most every 100 ms (and at each epoch's last batch), cut to the terminal's width,
+// removed by clear() before an epoch line or an error message.
+class ProgressBar {
+ public:
+  explicit ProgressBar(bool quiet) : on_(!quiet && ::isatty(STDERR_FILENO)) {}
+  // Whether to draw batch b now; "epoch e/E [####........] b/B  N samples/s  ETA m:ss" if so.
+  bool due(const BatchInfo& b, std::string& head) {
+    if (!on_) return false;
+    const auto now = std::chrono::steady_clock::now();
+    if (drawn_ && b.batch != b.batches && now - last_draw_ < std::chrono::milliseconds(100)) return false;
+    last_draw_ = now;
+    const double per_batch = b.seconds / b.batch;
+    const double eta = per_batch * ((b.batches - b.batch) + (double)b.batches * (b.epochs - b.epoch));
+    const int cells = 12, done = (int)((int64_t)cells * b.batch / b.batches);
+    // rate and ETA first: a narrow terminal cuts the end of the line
+    head = "epoch " + std::to_string(b.epoch) + "/" + std::to_string(b.epochs) + " [" + std::string(done, '#') +
+           std::string(cells - done, '.') + "] " + std::to_string(b.batch) + "/" + std::to_string(b.batches) + "  " +
+           fixed(b.seconds > 0 ? b.samples / b.seconds : 0.0, 0) + " samples/s  ETA " + duration(eta);
+    return true;
+  }
+  void draw(std::string line) {
+    struct winsize ws {};
+    const int width = (::ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) ? ws.ws_col : 100;
+    if ((int)line.size() > width - 1) line.resize(width > 1 ? width - 1 : 0);
+    std::fprintf(stderr, "\r\033[K%s", line.c_str());
+    std::fflush(stderr);
+    drawn_ = true;
+  }
+  void clear() {
+    if (on_ && drawn_) {
+      std::fprintf(stderr, "\r\033[K");
+      std::fflush(stderr);
+    }
+    drawn_ = false;
+  }
+
+ private:
+  bool on_, drawn_ = false;
+  std::chrono::steady_clock::time_point last_draw_{};
+};
 
 inline cxxopts::ParseResult parse_flags(cxxopts::Options& opts, int argc, char** argv, const std::string& cmd) {
   try {

@@ -82,8 +82,7 @@ bool given(const cxxopts::ParseResult& r, const char* flag) { return r.count(fla
 
 class ConsoleObserver : public TrainObserver {
  public:
-  ConsoleObserver(bool quiet, std::string method) : quiet_(quiet), method_(std::move(method)) {
-    bar_ = !quiet && ::isatty(STDERR_FILENO);
+  ConsoleObserver(bool quiet, std::string method) : quiet_(quiet), bar_(quiet), method_(std::move(method)) {
     weight_name_ = (method_ == "mgda" || method_ == "mgda-ub") ? "alpha" : "weight";
   }
 
@@ -100,24 +99,10 @@ class ConsoleObserver : public TrainObserver {
   }
 
   void on_batch(const BatchInfo& b) override {
-    if (!bar_) return;
-    const auto now = std::chrono::steady_clock::now();
-    if (drawn_ && b.batch != b.batches && now - last_draw_ < std::chrono::milliseconds(100)) return;
-    last_draw_ = now;
-    drawn_ = true;
-    const double per_batch = b.seconds / b.batch;
-    const double eta = per_batch * ((b.batches - b.batch) + (double)b.batches * (b.epochs - b.epoch));
-    const int width = terminal_width();
-    const int cells = 12, done = (int)((int64_t)cells * b.batch / b.batches);
-    // Rate and ETA first: a narrow terminal cuts the end of the line.
-    std::string s = "epoch " + std::to_string(b.epoch) + "/" + std::to_string(b.epochs) + " [" +
-                    std::string(done, '#') + std::string(cells - done, '.') + "] " + std::to_string(b.batch) + "/" +
-                    std::to_string(b.batches) + "  " + fixed(b.seconds > 0 ? b.samples / b.seconds : 0.0, 0) +
-                    " samples/s  ETA " + duration(eta) + "  loss " + per_task(info_.tasks, b.loss, false, 3) + "  " +
-                    weight_name_ + " " + per_task(info_.tasks, b.weight, false, 2);
-    if ((int)s.size() > width - 1) s.resize(width > 1 ? width - 1 : 0);
-    std::fprintf(stderr, "\r\033[K%s", s.c_str());
-    std::fflush(stderr);
+    std::string head;
+    if (!bar_.due(b, head)) return;
+    bar_.draw(head + "  loss " + per_task(info_.tasks, b.loss, false, 3) + "  " + weight_name_ + " " +
+              per_task(info_.tasks, b.weight, false, 2));
   }
 
   void on_epoch(const EpochRecord& r) override {
@@ -134,13 +119,7 @@ class ConsoleObserver : public TrainObserver {
   }
 
   // Removes the progress bar (before an epoch line or an error message).
-  void clear() {
-    if (bar_ && drawn_) {
-      std::fprintf(stderr, "\r\033[K");
-      std::fflush(stderr);
-    }
-    drawn_ = false;
-  }
+  void clear() { bar_.clear(); }
 
  private:
   static std::string short_num(double v) {
@@ -148,16 +127,11 @@ class ConsoleObserver : public TrainObserver {
     std::snprintf(buf, sizeof buf, "%g", v);
     return buf;
   }
-  static int terminal_width() {
-    struct winsize ws {};
-    if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
-    return 100;
-  }
 
-  bool quiet_, bar_ = false, drawn_ = false;
+  bool quiet_;
+  ProgressBar bar_;
   std::string method_, weight_name_;
   RunInfo info_;
-  std::chrono::steady_clock::time_point last_draw_{};
 };
 
 // ---- mtl train ---------------------------------------------------------------

@@ -71,9 +71,7 @@ inline std::string per_task(const std::vector<std::string>& tasks, const std::ve
 // Progress of one run: a bar on a terminal, one line per epoch and per note.
 class Console : public SparseTrainObserver {
  public:
-  Console(bool quiet, std::string prefix = "") : quiet_(quiet), prefix_(std::move(prefix)) {
-    bar_ = !quiet && ::isatty(STDERR_FILENO);
-  }
+  Console(bool quiet, std::string prefix = "") : quiet_(quiet), bar_(quiet), prefix_(std::move(prefix)) {}
   void set_prefix(const std::string& p) { prefix_ = p; }
 
   void on_start(const RunInfo& info) override {
@@ -90,23 +88,8 @@ class Console : public SparseTrainObserver {
   }
 
   void on_batch(const BatchInfo& b) override {
-    if (!bar_) return;
-    const auto now = std::chrono::steady_clock::now();
-    if (drawn_ && b.batch != b.batches && now - last_draw_ < std::chrono::milliseconds(100)) return;
-    last_draw_ = now;
-    drawn_ = true;
-    const double per_batch = b.seconds / b.batch;
-    const double eta = per_batch * ((b.batches - b.batch) + (double)b.batches * (b.epochs - b.epoch));
-    const int cells = 12, done = (int)((int64_t)cells * b.batch / b.batches);
-    std::string s = prefix_ + "epoch " + std::to_string(b.epoch) + "/" + std::to_string(b.epochs) + " [" +
-                    std::string(done, '#') + std::string(cells - done, '.') + "] " + std::to_string(b.batch) + "/" +
-                    std::to_string(b.batches) + "  " + fixed(b.seconds > 0 ? b.samples / b.seconds : 0.0, 0) +
-                    " samples/s  ETA " + duration(eta) + "  loss " + list(b.loss);
-    struct winsize ws {};
-    const int width = (::ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) ? ws.ws_col : 100;
-    if ((int)s.size() > width - 1) s.resize(width > 1 ? width - 1 : 0);
-    std::fprintf(stderr, "\r\033[K%s", s.c_str());
-    std::fflush(stderr);
+    std::string head;
+    if (bar_.due(b, head)) bar_.draw(prefix_ + head + "  loss " + list(b.loss));
   }
 
   void on_epoch(const SparseEpochRecord& r) override {
@@ -130,19 +113,13 @@ class Console : public SparseTrainObserver {
     std::fflush(stdout);
   }
 
-  void clear() {
-    if (bar_ && drawn_) {
-      std::fprintf(stderr, "\r\033[K");
-      std::fflush(stderr);
-    }
-    drawn_ = false;
-  }
+  void clear() { bar_.clear(); }
 
  private:
-  bool quiet_, bar_ = false, drawn_ = false;
+  bool quiet_;
+  ProgressBar bar_;
   std::string prefix_;
   RunInfo info_;
-  std::chrono::steady_clock::time_point last_draw_{};
 };
 
 // Flags of plain `mtl train` this procedure does not use: accepted, then refused with a reason.

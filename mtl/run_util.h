@@ -16,6 +16,7 @@
 
 #include "mtl/method.h"
 #include "mtl/trainer.h"
+#include "optim/optimizer.h"
 
 namespace mt::run_util {
 
@@ -56,6 +57,21 @@ inline std::string num(const char* format, double v) {
 
 // The value as a human would type it: 0.05, 1e-30, 3.
 inline std::string short_num(double v) { return num("%g", v); }
+
+// exact doubles ("%.17g", optim/optimizer.h), comma separated (checkpoint metadata),
+// and back ("" -> {})
+inline std::string exact_list(const std::vector<double>& v) {
+  std::vector<std::string> s;
+  for (double x : v) s.push_back(exact_str(x));
+  return join(s, ",");
+}
+
+inline std::vector<double> parse_doubles(const std::string& s) {
+  std::vector<double> v;
+  if (s.empty()) return v;
+  for (const auto& p : split(s, ',')) v.push_back(std::strtod(p.c_str(), nullptr));
+  return v;
+}
 
 inline double mean_of(const std::vector<double>& v) {
   double s = 0;

@@ -43,35 +43,8 @@ namespace {
 
 using namespace run_util;  // seconds_between, join, num, ... (mtl/run_util.h)
 
-
-
-
-
-
-
-
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-// exact doubles, comma separated (checkpoint metadata)
-std::string exact_list(const std::vector<double>& v) {
-  std::vector<std::string> s;
-  for (double x : v) s.push_back(exact_str(x));
-  return join(s, ",");
-}
-
-std::vector<double> parse_list(const std::string& s) {
-  std::vector<double> v;
-  if (s.empty()) return v;
-  size_t at = 0;
-  while (true) {
-    const size_t comma = s.find(',', at);
-    v.push_back(std::strtod(s.substr(at, comma == std::string::npos ? std::string::npos : comma - at).c_str(), nullptr));
-    if (comma == std::string::npos) break;
-    at = comma + 1;
-  }
-  return v;
 }
 
 const std::vector<std::string>& sparse_models() {
@@ -132,8 +105,6 @@ std::string metrics_row(const SparseEpochRecord& r) {
   return join(v, ",");
 }
 
-
-
 // A copy of a model's tensors (parameters and buffers) under a prefix, and back.
 StFile snapshot(const MultiTaskModel& m, const std::string& prefix) {
   StFile f;
@@ -145,7 +116,6 @@ void restore(const StFile& f, MultiTaskModel& m, const std::string& prefix, cons
   check_module_st(f, m, prefix, path);
   copy_module_st(f, m, prefix);
 }
-
 
 // The keys of the procedure's counters in the checkpoint metadata.
 constexpr const char* kSnapSparse = "snap.search_best.";     // search phase: best epoch meeting min sparsity
@@ -374,14 +344,14 @@ SparseTrainResult train_chebyshev_al(const SparseTrainConfig& config, SparseTrai
     global_step = ex.step;
     transitioned = need("sparse.transitioned") == "1";
     phase_best_score = std::strtod(need("sparse.phase_best_score").c_str(), nullptr);
-    best_c_sum = parse_list(need("sparse.best_c_sum"));
+    best_c_sum = parse_doubles(need("sparse.best_c_sum"));
     sparse_best_score = std::strtod(need("sparse.sparse_best_score").c_str(), nullptr);
     sparse_best_epoch = std::atoi(need("sparse.sparse_best_epoch").c_str());
     fallback_epoch = std::atoi(need("sparse.fallback_epoch").c_str());
     sparse_best_t = std::strtod(need("sparse.sparse_best_t").c_str(), nullptr);
     fallback_t = std::strtod(need("sparse.fallback_t").c_str(), nullptr);
     best_epoch = std::atoi(need("sparse.best_epoch").c_str());
-    best_test_acc = parse_list(need("sparse.best_test_acc"));
+    best_test_acc = parse_doubles(need("sparse.best_test_acc"));
     if (best_c_sum.size() != (size_t)K + 1) throw Error("cannot resume: " + c.resume + ": bad sparse.best_c_sum");
     auto take = [&](const char* prefix, StFile& into) {
       for (const auto& kv : st.tensors)

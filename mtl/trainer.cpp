@@ -39,15 +39,9 @@ namespace {
 
 using namespace run_util;  // seconds_between, join, num, ... (mtl/run_util.h)
 
-
 bool contains(const std::vector<std::string>& v, const std::string& s) {
   return std::find(v.begin(), v.end(), s) != v.end();
 }
-
-
-
-
-
 
 // Writes PATH.tmp.<pid>, fsyncs it and renames it onto PATH.
 void write_file_atomic(const std::string& path, const std::string& text) {
@@ -72,7 +66,6 @@ void write_file_atomic(const std::string& path, const std::string& text) {
 }
 
 bool is_mgda(const std::string& method) { return method == "mgda" || method == "mgda-ub"; }
-
 
 // Where the run's files go must be usable before any work starts: a
 // directory (or creatable as one) that is writable, and not another run's
@@ -134,22 +127,6 @@ std::string metrics_row(const EpochRecord& r) {
   v.push_back(num("%.3f", r.epoch_s));
   return join(v, ",");
 }
-
-
-std::string csv_doubles(const std::vector<double>& v) {
-  std::vector<std::string> s;
-  for (double x : v) s.push_back(exact_str(x));
-  return join(s, ",");
-}
-
-std::vector<double> parse_doubles(const std::string& s) {
-  std::vector<double> v;
-  if (s.empty()) return v;
-  for (const auto& p : split(s, ',')) v.push_back(std::strtod(p.c_str(), nullptr));
-  return v;
-}
-
-
 
 }  // namespace
 
@@ -669,7 +646,7 @@ TrainResult train(const TrainConfig& config, TrainObserver* observer) {
     ex.metadata["best_criterion"] = criterion;
     ex.metadata["best_epoch"] = std::to_string(best_epoch);
     ex.metadata["best_score"] = exact_str(best_score);
-    ex.metadata["best_test_acc"] = csv_doubles(best_test_acc);
+    ex.metadata["best_test_acc"] = exact_list(best_test_acc);
     StFile method_state;
     method->save_state(method_state);
     for (const auto& kv : method_state.metadata) ex.metadata[kv.first] = kv.second;

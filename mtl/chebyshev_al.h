@@ -45,9 +45,9 @@ class ChebyshevAL : public Method {
   std::string name() const override { return "chebyshev-al"; }
 
   // f = (group_norm_sum, L_1..L_K), L_AL backward (f_0 a constant unless f0_gradient()).
-  // StepStats: loss = L_1..L_K,
-  // weight = dL_AL/df_t for the K tasks (al_gradient at this batch's f and t);
-  // the sparsity objective's value and weight are last_objectives()[0], last_weights()[0].
+  // StepStats: loss = L_1..L_K, weight = dL_AL/df_t for the K tasks (al_gradient at this
+  // batch's f and t); the sparsity objective's value and weight are last_objectives()[0],
+  // last_weights()[0].
   StepStats compute_gradients(MultiTaskModel& m, const Tensor& x, const Labels& y) override;
   NamedTensors parameters() const override { return {{"method.t", t_}}; }  // t, rank 0
   void save_state(StFile& f) const override;

@@ -104,6 +104,18 @@ inline const std::string* find_meta(const std::map<std::string, std::string>& m,
   return it == m.end() ? nullptr : &it->second;
 }
 
+// The run's directory and its config.json, written when the first epoch's files are
+// (so a run that fails before it leaves nothing behind); `ready` remembers it.
+inline void make_out_dir_once(bool& ready, const std::string& dir, const std::string& config_path,
+                              const std::string& config_text) {
+  if (ready) return;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw Error(dir + ": cannot create the directory: " + ec.message());
+  write_text_atomic(config_path, config_text);
+  ready = true;
+}
+
 // metrics.csv: the header and one line per row, replacing the file atomically.
 inline void write_metrics_csv(const std::string& path, const std::string& header, const std::vector<std::string>& rows) {
   std::string csv = header + "\n";

@@ -620,13 +620,7 @@ SparseTrainResult train_chebyshev_al(const SparseTrainConfig& config, SparseTrai
       method->outer_update(method->variant() == AlVariant::Standard ? rec.c_mean : best_c_sum);
 
     // Files, each replaced atomically; the checkpoint last.
-    if (!out_ready) {
-      std::error_code ec;
-      fs::create_directories(out, ec);
-      if (ec) throw Error(c.out + ": cannot create the directory: " + ec.message());
-      write_text_atomic(res.config_path, cfg.dump(2) + "\n");
-      out_ready = true;
-    }
+    make_out_dir_once(out_ready, out, res.config_path, cfg.dump(2) + "\n");
     Metadata model_meta = meta;
     model_meta["trained_epochs"] = std::to_string(rec.epoch);
     model_meta["phase"] = rec.phase;

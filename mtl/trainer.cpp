@@ -625,13 +625,7 @@ TrainResult train(const TrainConfig& config, TrainObserver* observer) {
 
     // Files, each replaced atomically; the checkpoint last, so that it never
     // claims an epoch whose other files are missing.
-    if (!out_ready) {
-      std::error_code ec;
-      fs::create_directories(out, ec);
-      if (ec) throw Error(c.out + ": cannot create the directory: " + ec.message());
-      write_file_atomic(res.config_path, cfg.dump(2) + "\n");
-      out_ready = true;
-    }
+    make_out_dir_once(out_ready, out, res.config_path, cfg.dump(2) + "\n");
     Metadata model_meta = meta;
     model_meta["trained_epochs"] = std::to_string(rec.epoch);
     save_module(res.last_path, *model, model_meta);

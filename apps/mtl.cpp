@@ -10,9 +10,6 @@
 // (data, files, divergence). Results go to stdout; with --json its last line
 // is one JSON object. To add a subcommand, write `int cmd_NAME(int argc,
 // char** argv)` (argv[0] is the subcommand's name) and list it in kCommands.
-#include <sys/ioctl.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <chrono>
 #include <cmath>

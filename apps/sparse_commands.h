@@ -8,9 +8,6 @@
 // other mt::Error -> exit 1, printed as one line by main), results go to stdout, with
 // --json the last line of stdout is one JSON object.
 #pragma once
-#include <sys/ioctl.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <chrono>
 #include <cmath>

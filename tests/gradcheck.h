@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
@@ -87,6 +88,14 @@ inline double max_abs(const Tensor& t) {
   double m = 0;
   for (int64_t i = 0; i < t.numel(); i++) m = std::max(m, (double)std::fabs(t.data()[i]));
   return m;
+}
+
+// Equal shapes (sizes) and equal bits: for kernels that must give exactly the same numbers.
+inline bool same_bits(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), sizeof(float) * a.numel()) == 0;
+}
+inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), sizeof(float) * a.size()) == 0;
 }
 
 // A uniform integer in [lo, hi].

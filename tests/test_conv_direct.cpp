@@ -16,6 +16,7 @@
 #include "tests/gradcheck.h"
 
 using namespace mt;
+using mt::testing::same_bits;
 using mt::testing::gradcheck;
 using mt::testing::max_abs;
 using mt::testing::max_abs_diff;
@@ -23,10 +24,6 @@ using mt::testing::param;
 using mt::testing::rand_int;
 
 namespace {
-
-bool same_bits(const Tensor& a, const Tensor& b) {
-  return a.numel() == b.numel() && std::memcmp(a.data(), b.data(), sizeof(float) * a.numel()) == 0;
-}
 
 struct Case {
   Shape x, w;

@@ -14,14 +14,12 @@
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
+#include "tests/gradcheck.h"
 
 using namespace mt;
+using mt::testing::same_bits;
 
 namespace {
-
-bool same_bits(const Tensor& a, const Tensor& b) {
-  return a.numel() == b.numel() && std::memcmp(a.data(), b.data(), sizeof(float) * a.numel()) == 0;
-}
 
 // An upstream gradient with some exact -0 and +0 entries.
 Tensor upstream(const Shape& s, Rng& rng) {

@@ -13,6 +13,7 @@
 #include "tests/gradcheck.h"
 
 using namespace mt;
+using mt::testing::same_bits;
 using mt::testing::gradcheck;
 using mt::testing::param;
 
@@ -20,9 +21,6 @@ namespace {
 struct PortableGuard {
   ~PortableGuard() { cpu_dispatch::force_portable(false); }
 };
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), sizeof(float) * a.size()) == 0;
-}
 }  // namespace
 
 TEST_CASE("linear_rows: both builds equal the scalar reference bit for bit and a double dot product") {

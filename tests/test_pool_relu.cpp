@@ -15,14 +15,12 @@
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "engine/rng.h"
+#include "tests/gradcheck.h"
 
 using namespace mt;
+using mt::testing::same_bits;
 
 namespace {
-
-bool same_bits(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), sizeof(float) * a.numel()) == 0;
-}
 
 // Values from {-2, -1, -0, 0, 1, 2} (ties everywhere) or uniform, a NaN now and then.
 Tensor input(const Shape& s, Rng& rng, bool ties, bool nan) {

@@ -14,8 +14,11 @@ endif
 LDLIBS   := -lopenblas -lz -lcrypto -lstb -fopenmp -lpthread
 
 BUILD    := build
-LIB_SRC  := $(wildcard engine/*.cpp layers/*.cpp optim/*.cpp mtl/*.cpp datasets/*.cpp)
+LIB_SRC  := $(wildcard engine/*.cpp layers/*.cpp optim/*.cpp mtl/*/*.cpp datasets/*.cpp)
 LIB_OBJ  := $(LIB_SRC:%.cpp=$(BUILD)/obj/%.o)
+# the experiment drivers (sweep, bench, scale) the `mtl` command and the tests use, kept out of the library
+EXP_SRC  := $(wildcard apps/experiments/*.cpp)
+EXP_OBJ  := $(EXP_SRC:%.cpp=$(BUILD)/obj/%.o)
 TEST_SRC := $(wildcard tests/*.cpp)
 TEST_OBJ := $(TEST_SRC:%.cpp=$(BUILD)/obj/%.o)
 APP_OBJ  := $(BUILD)/obj/apps/mtl.o
@@ -32,13 +35,17 @@ $(BUILD)/libmt.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/mtl: $(APP_OBJ) $(BUILD)/libmt.a
+$(BUILD)/libmt_experiments.a: $(EXP_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/mtl: $(APP_OBJ) $(BUILD)/libmt_experiments.a $(BUILD)/libmt.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/example: $(EXAMPLE_OBJ) $(BUILD)/libmt.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests: $(TEST_OBJ) $(BUILD)/libmt.a
+$(BUILD)/tests: $(TEST_OBJ) $(BUILD)/libmt_experiments.a $(BUILD)/libmt.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/obj/%.o: %.cpp
@@ -81,4 +88,4 @@ bench: setup
 clean:
 	rm -rf $(BUILD)
 
--include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(EXAMPLE_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(EXP_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(EXAMPLE_OBJ:.o=.d)

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "mtl/trainer.h"  // UsageError
+#include "mtl/train/trainer.h"  // UsageError
 
 namespace mt::cli {
 

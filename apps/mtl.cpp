@@ -1,8 +1,8 @@
 // The `mtl` command: a small dispatcher with one function per subcommand.
 //
-//   mtl train [flags]            train a multi-task model (mtl/trainer.h)
+//   mtl train [flags]            train a multi-task model (mtl/train/trainer.h)
 //   mtl eval --weights FILE      evaluate a saved model on the test set
-//   mtl bench                    training/inference speed and memory (mtl/bench.h)
+//   mtl bench                    training/inference speed and memory (apps/experiments/bench.h)
 //   mtl train --method chebyshev-al, mtl sweep   sparse MTL (apps/sparse_commands.h)
 //
 // Errors are one line on stderr, "mtl: error: ...", with exit status 2 for a
@@ -23,11 +23,11 @@
 
 #include "datasets/multi_mnist.h"
 #include "engine/error.h"
-#include "mtl/bench.h"
-#include "mtl/method.h"
-#include "mtl/model.h"
-#include "mtl/scaling.h"
-#include "mtl/trainer.h"
+#include "apps/experiments/bench.h"
+#include "mtl/methods/method.h"
+#include "mtl/models/model.h"
+#include "apps/experiments/scaling.h"
+#include "mtl/train/trainer.h"
 #include "apps/cli_util.h"
 #include "apps/sparse_commands.h"  // mtl train --method chebyshev-al, mtl sweep
 
@@ -279,7 +279,7 @@ int cmd_train(int argc, char** argv) {
     c.cifar_dir = s("cifar-dir");
     if (c.cifar_dir.empty()) throw UsageError("--cifar-dir must not be empty");
   }
-  DataSourceOptions& src = c.source;  // mtl/data_sources.h
+  DataSourceOptions& src = c.source;  // mtl/train/data_sources.h
   if (given(r, "images")) src.images = s("images");
   if (given(r, "labels")) src.labels = s("labels");
   if (given(r, "partition")) src.partition = s("partition");
@@ -505,7 +505,7 @@ How the cost of a training step grows with the number of tasks K: for each K,
 a MNIST grid with K tasks (56x56 for every K); for each method, a fresh model
 trained for --warmup untimed and --steps timed SGD steps. Prints seconds per
 step (median), the ratio to uniform at the same K, the time of the Gram matrix
-and of the min-norm solver per step and the solver's iterations (mtl/scaling.h).
+and of the min-norm solver per step and the solver's iterations (apps/experiments/scaling.h).
 A benchmark, not a test: run it on a quiet machine with a fixed --threads.
 
   --tasks K1,K2,...     numbers of tasks, each 1..48  [2,4,9,16,40]

@@ -1,8 +1,8 @@
 // The command-line front ends of the sparse multi-task procedure, included once by
 // apps/mtl.cpp (the Makefile builds one object for the `mtl` command):
 //
-//   mtl train --method chebyshev-al [flags]   mtl/sparse_trainer.h
-//   mtl sweep (--prefs-file FILE | --grid N)  mtl/sweep.h
+//   mtl train --method chebyshev-al [flags]   mtl/train/sparse_trainer.h
+//   mtl sweep (--prefs-file FILE | --grid N)  apps/experiments/sweep.h
 //
 // Same conventions as the rest of `mtl`: errors are thrown (UsageError -> exit 2,
 // other mt::Error -> exit 1, printed as one line by main), results go to stdout, with
@@ -21,9 +21,9 @@
 
 #include "apps/cli_util.h"
 #include "engine/error.h"
-#include "mtl/sparse_trainer.h"
-#include "mtl/sweep.h"
-#include "mtl/trainer.h"
+#include "mtl/train/sparse_trainer.h"
+#include "apps/experiments/sweep.h"
+#include "mtl/train/trainer.h"
 
 namespace mt::sparse_cli {
 

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "engine/error.h"
-#include "mtl/affinity_propagation.h"
+#include "mtl/sparsity/affinity_propagation.h"
 
 namespace {
 

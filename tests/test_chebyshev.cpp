@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "engine/error.h"
-#include "mtl/chebyshev.h"
+#include "mtl/methods/chebyshev.h"
 
 namespace {
 

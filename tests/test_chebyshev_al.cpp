@@ -1,5 +1,5 @@
-// The Chebyshev augmented-Lagrangian Method (mtl/chebyshev_al.h): the tensor objective
-// against the closed forms of mtl/chebyshev.h and finite differences, the method's
+// The Chebyshev augmented-Lagrangian Method (mtl/methods/chebyshev_al.h): the tensor objective
+// against the closed forms of mtl/methods/chebyshev.h and finite differences, the method's
 // gradients, its errors and state, and a tiny training run; the CIFAR-10 reader and the
 // Cifar10Mnist composition (datasets/cifar10.h) on generated files.
 #include <doctest/doctest.h>
@@ -17,9 +17,9 @@
 #include "engine/error.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
-#include "mtl/chebyshev_al.h"
-#include "mtl/mdmtn.h"
-#include "mtl/sparsity.h"
+#include "mtl/methods/chebyshev_al.h"
+#include "mtl/models/mdmtn.h"
+#include "mtl/sparsity/sparsity.h"
 #include "optim/adam.h"
 #include "tests/gradcheck.h"
 

@@ -1,4 +1,4 @@
-// MDMTN and HPS (mtl/mdmtn.h): shapes, the trunk/heads parameter split, alpha's start,
+// MDMTN and HPS (mtl/models/mdmtn.h): shapes, the trunk/heads parameter split, alpha's start,
 // finite outputs, the layer trace and LSUV initialisation.
 #include <doctest/doctest.h>
 
@@ -10,8 +10,8 @@
 #include "engine/error.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
-#include "mtl/mdmtn.h"
-#include "mtl/sparsity.h"
+#include "mtl/models/mdmtn.h"
+#include "mtl/sparsity/sparsity.h"
 
 using namespace mt;
 

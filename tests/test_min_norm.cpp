@@ -1,4 +1,4 @@
-// Tests for the MGDA min-norm solver (mtl/min_norm.h).
+// Tests for the MGDA min-norm solver (mtl/solvers/min_norm.h).
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "engine/error.h"
-#include "mtl/min_norm.h"
+#include "mtl/solvers/min_norm.h"
 
 using namespace mt;
 

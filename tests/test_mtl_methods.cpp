@@ -9,8 +9,8 @@
 #include "engine/error.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
-#include "mtl/method.h"
-#include "mtl/multilenet.h"
+#include "mtl/methods/method.h"
+#include "mtl/models/multilenet.h"
 
 using namespace mt;
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "engine/error.h"
-#include "mtl/owl_prox.h"
+#include "mtl/sparsity/owl_prox.h"
 
 namespace {
 

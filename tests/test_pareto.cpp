@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "engine/error.h"
-#include "mtl/pareto.h"
+#include "mtl/solvers/pareto.h"
 
 namespace {
 

@@ -102,7 +102,7 @@ TEST_CASE("max_pool2d_relu: NoGrad forward, shape errors and 1 vs 2 threads") {
   CHECK(same_bits(one.dx, two.dx));
 }
 
-#include "mtl/multilenet.h"
+#include "mtl/models/multilenet.h"
 
 TEST_CASE("the MultiLeNet trunk with the fused op gives the unfused composition's bits") {
   manual_seed(3);

@@ -14,7 +14,7 @@
 #include "engine/error.h"
 #include "engine/ops.h"
 #include "layers/residual.h"
-#include "mtl/resnet.h"
+#include "mtl/models/resnet.h"
 #include "optim/sgd.h"
 #include "tests/gradcheck.h"
 

@@ -12,8 +12,8 @@
 
 #include "engine/safetensors.h"
 #include "layers/serialize.h"
-#include "mtl/model.h"
-#include "mtl/sparsity.h"
+#include "mtl/models/model.h"
+#include "mtl/sparsity/sparsity.h"
 #include "tests/cli_util.h"
 
 namespace fs = std::filesystem;

@@ -1,4 +1,4 @@
-// Group sparsity (mtl/sparsity.h): which tensors are grouped, f_0 and its gradient,
+// Group sparsity (mtl/sparsity/sparsity.h): which tensors are grouped, f_0 and its gradient,
 // GrOWL with the cap, the metrics on hand-pruned models, the prune mask and tying
 // through optimizer steps.
 #include <doctest/doctest.h>
@@ -10,10 +10,10 @@
 #include "engine/error.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
-#include "mtl/mdmtn.h"
-#include "mtl/method.h"
-#include "mtl/owl_prox.h"
-#include "mtl/sparsity.h"
+#include "mtl/models/mdmtn.h"
+#include "mtl/methods/method.h"
+#include "mtl/sparsity/owl_prox.h"
+#include "mtl/sparsity/sparsity.h"
 #include "optim/adam.h"
 #include "tests/gradcheck.h"
 

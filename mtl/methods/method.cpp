@@ -9,12 +9,14 @@ std::unique_ptr<Method> make_uniform(int K);
 std::unique_ptr<Method> make_fixed(int K, const std::vector<double>& w);
 std::unique_ptr<Method> make_uncertainty(int K);
 std::unique_ptr<Method> make_gradnorm(int K, double alpha);
-std::unique_ptr<Method> make_mgda(int K, const MethodOptions& opt);
-std::unique_ptr<Method> make_mgda_ub(int K, const MethodOptions& opt);
+std::unique_ptr<Method> make_gram_method(const std::string& name, int K, const MethodOptions& opt);
+std::unique_ptr<Method> make_loss_method(const std::string& name, int K, const MethodOptions& opt);
 
 const std::vector<std::string>& method_names() {
-  static const std::vector<std::string> names = {"single-task", "uniform", "fixed", "uncertainty",
-                                                 "gradnorm",    "mgda",    "mgda-ub"};
+  static const std::vector<std::string> names = {
+      "single-task", "uniform",     "fixed",          "uncertainty", "gradnorm", "mgda", "mgda-ub", "pcgrad",
+      "cagrad",      "imtl-g",      "nash-mtl",       "aligned-mtl", "aligned-mtl-ub",  "upgrad", "dwa",
+      "rlw",         "famo",        "stch"};
   return names;
 }
 
@@ -30,8 +32,10 @@ std::unique_ptr<Method> make_method(const std::string& name, int K, const Method
   if (name == "fixed") return make_fixed(K, opt.weights);
   if (name == "uncertainty") return make_uncertainty(K);
   if (name == "gradnorm") return make_gradnorm(K, opt.gradnorm_alpha);
-  if (name == "mgda") return make_mgda(K, opt);
-  if (name == "mgda-ub") return make_mgda_ub(K, opt);
+  if (name == "mgda" || name == "mgda-ub" || name == "pcgrad" || name == "cagrad" || name == "imtl-g" ||
+      name == "nash-mtl" || name == "aligned-mtl" || name == "aligned-mtl-ub" || name == "upgrad")
+    return make_gram_method(name, K, opt);
+  if (name == "dwa" || name == "rlw" || name == "famo" || name == "stch") return make_loss_method(name, K, opt);
   throw Error("unknown method '" + name + "' (valid: " + joined(method_names()) + ")");
 }
 

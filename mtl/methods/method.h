@@ -9,6 +9,10 @@
 //   gradnorm      sum_t w_t L_t with w_t trained to balance gradient norms (Chen et al. 2018)
 //   mgda          min-norm alpha over the gradients of all shared parameters (Sener & Koltun, exact)
 //   mgda-ub       min-norm alpha over the gradients w.r.t. Z (Sener & Koltun's upper bound)
+//   pcgrad, cagrad, imtl-g, nash-mtl, upgrad, aligned-mtl(-ub)
+//                 the weights from the Gram matrix of the task gradients, at Z or at
+//                 the shared parameters (gram_method.h; one file per method)
+//   dwa, rlw, famo, stch  the weights from the losses alone (loss_method.h)
 //   single-task   uniform on "multilenet-stl": one independent network per task
 #pragma once
 #include <memory>
@@ -29,11 +33,26 @@ struct StepStats {
   double solver_seconds = 0;   // MGDA methods: wall time of the min-norm solver on it
 };
 
+// Where the Gram methods take the task gradients g_t (gram_method.h):
+// dL_t/dZ (one trunk pass) or dL_t/dtheta_sh (one trunk backward per task).
+enum class GradientMode { Representation, Parameters };
+
 struct MethodOptions {
   std::vector<double> weights;                      // fixed: w_t
   GradNormalization normalization = GradNormalization::None;  // mgda, mgda-ub: scaling of g_t before the solver
   MinNormOptions solver;                            // mgda, mgda-ub, K >= 3
   double gradnorm_alpha = 1.5;                      // gradnorm: the asymmetry alpha
+  GradientMode gradients = GradientMode::Representation;  // pcgrad, cagrad, imtl-g, nash-mtl, upgrad
+  uint64_t seed = 0;                                // pcgrad (projection order), rlw (the weights)
+  int64_t steps_per_epoch = 0;                      // dwa, stch: their per-epoch loss averages (required)
+  double cagrad_c = 0.4;                            // cagrad: radius c of the ball around the mean gradient
+  double nash_max_norm = 1.0;                       // nash-mtl: clip of the shared gradient norm (0: off)
+  double upgrad_reg = 1e-4;                         // upgrad: ridge on the trace-normalised Gram matrix
+  double dwa_temperature = 2.0;                     // dwa: T
+  double famo_lr = 0.025;                           // famo: Adam step size for the logits xi
+  double famo_gamma = 1e-3;                         // famo: weight decay gamma on xi
+  double stch_mu = 1.0;                             // stch: smoothing mu
+  int stch_warmup_epochs = 1;                       // stch: epochs on sum_t log L_t; the last sets the nadir
 };
 
 class Method {

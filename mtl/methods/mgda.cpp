@@ -1,150 +1,42 @@
-// MGDA and MGDA-UB (Sener & Koltun, NeurIPS 2018).
+// MGDA and MGDA-UB (Sener & Koltun, "Multi-Task Learning as Multi-Objective
+// Optimization", NeurIPS 2018) as a Gram weighting.
 //
-// Both find alpha on the simplex minimising || sum_t alpha_t g_t ||^2 and
-// train on sum_t alpha_t L_t. They differ in which gradients g_t are:
-//   mgda     g_t = dL_t / d theta^sh, over every shared parameter: one
-//            backward through the trunk per task.
-//   mgda-ub  g_t = dL_t / dZ, the shared representation (the upper bound of
-//            the paper's Theorem 1): one trunk forward, the heads' backward
-//            on a detached Z, then a single trunk backward with upstream
-//            gradient sum_t alpha_t g_t.
-#include <chrono>
+// alpha on the simplex minimises || sum_t alpha_t g_t ||^2 = alpha^T M alpha
+// (the paper's Eq. 3 with the Gram matrix M of the g_t; solver in
+// mtl/solvers/min_norm.h); the network trains on sum_t alpha_t L_t, so heads
+// are scaled by alpha_t too. The two names differ only in where g_t is taken
+// (gram_method.h): "mgda" at every shared parameter, "mgda-ub" at Z (the upper
+// bound of the paper's Theorem 1, one trunk pass).
+//
+// The reference code's optional normalisation of g_t (none / l2 / loss / loss+,
+// MethodOptions::normalization) is applied to M before the solver:
+// M_ij / (s_i s_j) = <g_i / s_i, g_j / s_j>; alpha then weights the raw
+// gradients, as there.
 #include <cmath>
-#include <cstring>
 
-#include "engine/autograd.h"
-#include "engine/error.h"
-#include "engine/ops.h"
-#include "mtl/methods/method.h"
+#include "mtl/methods/gram_method.h"
 
 namespace mt {
 
 namespace {
 
-// alpha from the per-task gradients (each n floats), with the chosen
-// normalisation of g_t applied to the Gram matrix M before the solver.
-// Also records the wall time of the Gram matrix and of the solver in st.
-MinNormResult solve_alpha(const std::vector<const float*>& g, size_t n, const std::vector<double>& losses,
-                          const MethodOptions& opt, StepStats& st) {
-  using Clock = std::chrono::steady_clock;
-  const int K = (int)g.size();
-  const auto t0 = Clock::now();
-  std::vector<double> M = gram_matrix(g, n);
-  const auto t1 = Clock::now();
-  st.gram_seconds = std::chrono::duration<double>(t1 - t0).count();
-  std::vector<double> norms(K);
-  for (int t = 0; t < K; t++) norms[t] = std::sqrt(std::max(0.0, M[t * K + t]));
-  std::vector<double> s = normalization_scales(opt.normalization, losses, norms);
-  for (double& v : s)
-    if (!(v > 0)) v = 1.0;  // a zero gradient or loss: leave that task unscaled
-  for (int i = 0; i < K; i++)
-    for (int j = 0; j < K; j++) M[i * K + j] /= s[i] * s[j];  // <g_i / s_i, g_j / s_j>
-  const auto t2 = Clock::now();
-  MinNormResult r = min_norm(M, K, opt.solver);
-  st.solver_seconds = std::chrono::duration<double>(Clock::now() - t2).count();
-  return r;
-}
-
-void scale_grads(const NamedTensors& params, float a) {
-  for (const auto& [name, p] : params) {
-    Tensor g = p.grad();
-    if (!g.defined()) continue;
-    float* d = g.data();
-    for (int64_t i = 0; i < g.numel(); i++) d[i] *= a;
-  }
-}
-
-class MgdaUB : public Method {
+class MinNorm : public GramWeighting {
  public:
-  explicit MgdaUB(MethodOptions opt) : opt_(std::move(opt)) {}
-  std::string name() const override { return "mgda-ub"; }
-
-  StepStats compute_gradients(MultiTaskModel& m, const Tensor& x, const Labels& y) override {
-    const int K = m.num_tasks();
-    MT_CHECK((int)y.size() == K, "mgda-ub", "got labels for " + std::to_string(y.size()) + " tasks, the model has " +
-                                             std::to_string(K));
-    Tensor z = m.shared(x);                       // Z: the trunk runs forward once
-    Tensor zd = z.detach().requires_grad_();      // the heads see Z as a leaf
-    StepStats st;
-    std::vector<Tensor> g(K);                     // g_t = dL_t / dZ
-    for (int t = 0; t < K; t++) {
-      Tensor L = m.task_loss(t, m.head(t, zd, x), y[t]);
-      backward(L);                                // head t's gradients, and dL_t/dZ in zd.grad
-      g[t] = zd.grad().clone();
-      zd.zero_grad();
-      st.loss.push_back(L.item());
-    }
-    std::vector<const float*> gp;
-    for (auto& gt : g) gp.push_back(gt.data());
-    MinNormResult r = solve_alpha(gp, (size_t)z.numel(), st.loss, opt_, st);
-    // Head t trains on alpha_t L_t; the trunk on sum_t alpha_t L_t, whose
-    // gradient at Z is sum_t alpha_t g_t.
-    Tensor upstream = Tensor::zeros(z.shape());
-    float* u = upstream.data();
-    for (int t = 0; t < K; t++) {
-      scale_grads(m.task_parameters(t), (float)r.alpha[t]);
-      const float a = (float)r.alpha[t], *gt = g[t].data();
-      for (int64_t i = 0; i < upstream.numel(); i++) u[i] += a * gt[i];
-    }
-    backward(z, upstream);                        // the trunk runs backward once
-    st.weight = r.alpha;
-    st.solver_iterations = r.iterations;
-    return st;
-  }
-
- private:
-  MethodOptions opt_;
-};
-
-class Mgda : public Method {
- public:
-  explicit Mgda(MethodOptions opt) : opt_(std::move(opt)) {}
+  explicit MinNorm(MethodOptions opt) : opt_(std::move(opt)) {}
   std::string name() const override { return "mgda"; }
 
-  StepStats compute_gradients(MultiTaskModel& m, const Tensor& x, const Labels& y) override {
-    const int K = m.num_tasks();
-    Tensor z = m.shared(x);
-    std::vector<Tensor> L = task_losses(m, z, x, y);
-    NamedTensors shared = m.shared_parameters();
-    size_t n = 0;
-    for (const auto& [name, p] : shared) n += (size_t)p.numel();
-    StepStats st;
-    // g_t: the flat gradient of L_t over all shared parameters, one backward per task
-    std::vector<std::vector<float>> g(K, std::vector<float>(n, 0.f));
-    for (int t = 0; t < K; t++) {
-      for (const auto& [name, p] : shared) p.zero_grad();
-      backward(L[t], /*retain_graph=*/t + 1 < K);
-      size_t at = 0;
-      for (const auto& [name, p] : shared) {
-        Tensor gp = p.grad();
-        if (gp.defined()) std::memcpy(g[t].data() + at, gp.data(), sizeof(float) * p.numel());
-        at += (size_t)p.numel();
-      }
-      st.loss.push_back(L[t].item());
-    }
-    std::vector<const float*> gp;
-    for (auto& gt : g) gp.push_back(gt.data());
-    MinNormResult r = solve_alpha(gp, n, st.loss, opt_, st);
-    // shared gradient = sum_t alpha_t g_t; head t's gradient scaled by alpha_t
-    size_t at = 0;
-    for (const auto& [name, p] : shared) {
-      Tensor gp = p.grad();
-      if (!gp.defined()) {
-        at += (size_t)p.numel();
-        continue;
-      }
-      float* d = gp.data();
-      for (int64_t i = 0; i < p.numel(); i++) {
-        double acc = 0;
-        for (int t = 0; t < K; t++) acc += r.alpha[t] * g[t][at + i];
-        d[i] = (float)acc;
-      }
-      at += (size_t)p.numel();
-    }
-    for (int t = 0; t < K; t++) scale_grads(m.task_parameters(t), (float)r.alpha[t]);
-    st.weight = r.alpha;
-    st.solver_iterations = r.iterations;
-    return st;
+  TaskWeights weights(const Gram& G, const std::vector<double>& losses, int64_t) override {
+    const int K = G.K;
+    std::vector<double> M = G.v;
+    std::vector<double> norms(K);
+    for (int t = 0; t < K; t++) norms[t] = std::sqrt(std::max(0.0, G(t, t)));
+    std::vector<double> s = normalization_scales(opt_.normalization, losses, norms);
+    for (double& v : s)
+      if (!(v > 0)) v = 1.0;  // a zero gradient or loss: leave that task unscaled
+    for (int i = 0; i < K; i++)
+      for (int j = 0; j < K; j++) M[i * K + j] /= s[i] * s[j];
+    MinNormResult r = min_norm(M, K, opt_.solver);
+    return {r.alpha, r.alpha, r.iterations};
   }
 
  private:
@@ -153,7 +45,8 @@ class Mgda : public Method {
 
 }  // namespace
 
-std::unique_ptr<Method> make_mgda(int, const MethodOptions& opt) { return std::make_unique<Mgda>(opt); }
-std::unique_ptr<Method> make_mgda_ub(int, const MethodOptions& opt) { return std::make_unique<MgdaUB>(opt); }
+std::unique_ptr<GramWeighting> make_min_norm_weighting(const MethodOptions& opt) {
+  return std::make_unique<MinNorm>(opt);
+}
 
 }  // namespace mt

@@ -16,8 +16,10 @@
 #include "engine/parallel.h"
 #include "engine/rng.h"
 #include "mtl/train/data_sources.h"
+#include "mtl/methods/gram_method.h"
 #include "mtl/methods/method.h"
 #include "mtl/models/model.h"
+#include "mtl/train/run_util.h"
 #include "mtl/train/trainer.h"
 #include "optim/sgd.h"
 
@@ -41,15 +43,53 @@ double median(std::vector<double> v) {
   return n == 0 ? 0.0 : (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]));
 }
 
+// "NAME" or "NAME:MODE" (MODE: representation | parameters), so that both
+// gradient modes of a Gram method are measured side by side in one run.
+struct MethodSpec {
+  std::string name;
+  GradientMode mode = GradientMode::Representation;
+  bool mode_given = false;
+};
+
+MethodSpec parse_method_spec(const std::string& m) {
+  MethodSpec s;
+  const size_t colon = m.find(':');
+  s.name = m.substr(0, colon);
+  if (colon != std::string::npos) {
+    try {
+      s.mode = parse_gradient_mode(m.substr(colon + 1));
+    } catch (const Error& e) {
+      throw UsageError("--methods: '" + m + "': " + e.what());
+    }
+    s.mode_given = true;
+  }
+  return s;
+}
+
+std::vector<std::string> gradient_mode_methods() {
+  std::vector<std::string> v;
+  for (const auto& n : method_names())
+    if (takes_gradient_mode(n)) v.push_back(n);
+  return v;
+}
+
 void validate(const ScaleConfig& c) {
   if (c.tasks.empty()) throw UsageError("--tasks needs at least one K");
   for (int K : c.tasks)
     if (K < 1 || K > kGridMaxTasks)
       throw UsageError("--tasks values must be in 1.." + std::to_string(kGridMaxTasks) + ", got " + std::to_string(K));
   if (c.methods.empty()) throw UsageError("--methods needs at least one method");
-  for (const auto& m : c.methods)
-    if (m != "uniform" && m != "mgda-ub" && m != "mgda" && m != "uncertainty" && m != "gradnorm")
-      throw UsageError("--methods: '" + m + "' is not measured here (valid: uniform, mgda-ub, mgda, uncertainty, gradnorm)");
+  for (const auto& m : c.methods) {
+    const MethodSpec s = parse_method_spec(m);
+    const auto& names = method_names();
+    if (s.name == "single-task" || s.name == "fixed" || std::find(names.begin(), names.end(), s.name) == names.end())
+      throw UsageError("--methods: '" + m +
+                       "' is not measured here (valid: any method of mtl train but single-task and fixed; "
+                       "NAME:representation or NAME:parameters for " +
+                       run_util::join(gradient_mode_methods(), ", ") + ")");
+    if (s.mode_given && !takes_gradient_mode(s.name))
+      throw UsageError("--methods: '" + m + "': " + s.name + " has no gradient mode to choose");
+  }
   if (!is_model_name(c.model) || c.model == "multilenet-stl")
     throw UsageError("unknown model '" + c.model + "' for mtl scale (e.g. resnet18, resnet18-w8, multilenet)");
   if (c.image_size < 1) throw UsageError("--image-size must be >= 1, got " + std::to_string(c.image_size));
@@ -104,7 +144,11 @@ struct Runner {
     model = make_model(c.model, tasks, {1, c.image_size, c.image_size});
     MethodOptions mo;
     mo.solver.algo = c.solver == "projected-gradient" ? MinNormAlgo::ProjectedGradient : MinNormAlgo::FrankWolfe;
-    method = make_method(method_name, K, mo);
+    const MethodSpec spec = parse_method_spec(method_name);
+    mo.gradients = spec.mode;
+    mo.seed = c.seed;
+    mo.steps_per_epoch = 1;  // dwa, stch: one step an "epoch", so their formulas run from the third step on
+    method = make_method(spec.name, K, mo);
     NamedParams params = model->named_parameters();
     for (const auto& p : method->parameters()) params.push_back(p);
     opt = std::make_unique<SGD>(params, c.lr, 0.9);
@@ -193,14 +237,14 @@ ScaleResult run_scale(const ScaleConfig& cfg, const std::function<void(const Sca
 }
 
 std::string scale_table_header() {
-  return "   K  grid  method      params   wall s/step  x uniform   cpu s/step  x uniform   gram ms  solver ms  "
-         "solver it  loss";
+  return "   K  grid  method                params   wall s/step  x uniform   cpu s/step  x uniform   gram ms  "
+         "solver ms  solver it  loss";
 }
 
 std::string scale_table_row(const ScaleRow& r) {
   char buf[240];
-  std::snprintf(buf, sizeof buf, "%4d  %dx%d   %-9s %8lld  %11.3f  %9s  %10.3f  %9s  %8.2f  %9.3f  %9.1f  %.3f", r.tasks,
-                r.grid, r.grid, r.method.c_str(), (long long)r.parameters, r.step_s,
+  std::snprintf(buf, sizeof buf, "%4d  %dx%d   %-19s %8lld  %11.3f  %9s  %10.3f  %9s  %8.2f  %9.3f  %9.1f  %.3f",
+                r.tasks, r.grid, r.grid, r.method.c_str(), (long long)r.parameters, r.step_s,
                 r.ratio > 0 ? fmt("%.2f", r.ratio).c_str() : "-", r.cpu_s,
                 r.cpu_ratio > 0 ? fmt("%.2f", r.cpu_ratio).c_str() : "-", r.gram_s * 1e3, r.solver_s * 1e3,
                 r.solver_iterations, r.final_loss);

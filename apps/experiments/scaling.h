@@ -9,13 +9,18 @@
 //
 //   step_s          median wall time of one step: zero_grad, the method's
 //                   forward/backward (compute_gradients), the SGD update
-//   gram_s, solver_s  of which (MGDA methods): forming the K x K Gram matrix of
-//                   the task gradients, and the min-norm solver on it
-//                   (StepStats::gram_seconds / solver_seconds, mtl/methods/mgda.cpp)
-//   solver_iterations  mean iterations of the solver per step (0 for K <= 2)
+//   gram_s, solver_s  of which (Gram methods: mgda, pcgrad, cagrad, ...): forming
+//                   the K x K Gram matrix of the task gradients, and the method's
+//                   weighting on it (StepStats::gram_seconds / solver_seconds,
+//                   mtl/methods/gram_method.cpp)
+//   solver_iterations  mean iterations of the weighting's solver per step (0 if none)
 //   cpu_s           median process CPU time of one step: at --threads 1 it
 //                   barely moves when other jobs share the cores, wall time does
 //   ratio, cpu_ratio  step_s (cpu_s) / uniform's at the same K
+//
+// Methods are named as for mtl train; a Gram method that takes a gradient
+// mode can be given as NAME:representation or NAME:parameters, so both modes
+// run side by side (the default is representation).
 //
 // exact MGDA needs one backward pass through the trunk per task and a Gram
 // matrix over all shared parameters (K(K+1)/2 dot products of that length);

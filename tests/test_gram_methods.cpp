@@ -241,6 +241,28 @@ TEST_CASE("cagrad: orthogonal unit gradients give (1 + c)/2 each; d maximises th
   }
 }
 
+TEST_CASE("cagrad with many tasks: strong duality, the tasks the dual weights pick have the worst improvement") {
+  // d = g0 + sqrt(phi) g_w / ||g_w|| and F(w) = <g_w, d> >= min_i <g_i, d>, with
+  // equality (the optimum) iff every task with w_i > 0 attains the minimum.
+  MethodOptions o;
+  for (uint64_t seed = 1; seed <= 6; seed++) {
+    const int K = 3 + 7 * (seed % 3);
+    auto g = random_gradients(K, 2 * K, seed);
+    for (Vec& v : g) v[0] += 0.5;
+    const Vec w = weigh("cagrad", g, o).shared;
+    const Vec d = combine(g, w);
+    double p = HUGE_VAL;
+    for (const Vec& gi : g) p = std::min(p, dot(gi, d));
+    int picked = 0;
+    for (int i = 0; i < K; i++)
+      if (w[i] > 1.0 / K + 1e-9) {
+        picked++;
+        CHECK(dot(g[i], d) == doctest::Approx(p).epsilon(1e-6));
+      }
+    CHECK(picked >= 1);
+  }
+}
+
 TEST_CASE("imtl-g: (2/3, 1/3) for g1 = (1, 0), g2 = (0, 2); equal projections on every unit gradient") {
   const std::vector<Vec> g = {{1, 0}, {0, 2}};
   TaskWeights w = weigh("imtl-g", g);

@@ -3,7 +3,7 @@
 //
 // d maximises the worst task's first-order improvement min_i <g_i, d> in a ball
 // around the average gradient g_0 = (1/K) sum_i g_i:  ||d - g_0|| <= c ||g_0||.
-// Through its dual (the paper's Eq. 3-4), with g_w = sum_i w_i g_i and
+// Through its Lagrangian dual (as derived in the paper), with g_w = sum_i w_i g_i and
 // sqrt(phi) = c ||g_0||:
 //   w* = argmin_{w in simplex} F(w) = <g_w, g_0> + sqrt(phi) ||g_w||,
 //   d  = g_0 + sqrt(phi) / ||g_w*|| g_w*,   i.e. weights 1/K + sqrt(phi) / ||g_w*|| w*_i.

@@ -1,5 +1,5 @@
 // DWA, Dynamic Weight Average (Liu, Johns & Davison, "End-to-End Multi-Task
-// Learning with Attention", CVPR 2019, Eq. 7):
+// Learning with Attention", CVPR 2019, where it is proposed as a loss weighting):
 //   w_k(t) = K exp(r_k(t-1) / T) / sum_i exp(r_i(t-1) / T),  r_k(t-1) = L_k(t-1) / L_k(t-2),
 // where L_k(t) is task k's training loss averaged over epoch t, T = 2
 // (MethodOptions::dwa_temperature), and w_k = 1 in the first two epochs.

@@ -1,8 +1,8 @@
 // Nash-MTL (Navon, Shamsian, Achituve, Maron, Kawaguchi, Chechik & Fetaya,
 // "Multi-Task Learning as a Bargaining Game", ICML 2022), in Gram form.
 //
-// The Nash bargaining solution d = sum_t alpha_t g_t, alpha > 0, satisfies the
-// paper's Eq. (2) / Theorem 5.3:
+// The Nash bargaining solution d = sum_t alpha_t g_t, alpha > 0, is characterised
+// in the paper's Section 3 by
 //   G G^T alpha = 1 / alpha,  i.e.  alpha_i <g_i, d> = alpha_i (M alpha)_i = 1 for every i:
 // each task's utility <g_i, d> is the inverse of its weight. The paper (and the
 // authors' code) approach it by a sequence of convex problems solved with

@@ -2,7 +2,7 @@
 // "Smooth Tchebycheff Scalarization for Multi-Objective Optimization", ICML
 // 2024): the smooth stand-in for the Chebyshev scalarisation
 // max_i lambda_i (f_i - z_i^*) that Chebyshev-AL handles with constraints,
-//   g_mu(x | lambda) = mu log sum_i exp(lambda_i (f_i(x) - z_i^*) / mu)   (the paper's Eq. 8).
+//   g_mu(x | lambda) = mu log sum_i exp(lambda_i (f_i(x) - z_i^*) / mu)   (the paper's STCH).
 // For multi-task learning the authors' code (Xi-L/STCH, STCH_MTL, and LibMTL)
 // takes f_i = log(L_i / z_i^nad), lambda_i = 1, z^* = 0, times K:
 //   L_STCH = K mu log sum_i exp(log(L_i / z_i^nad) / mu),

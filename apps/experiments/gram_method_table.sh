@@ -7,7 +7,9 @@
 # definition: the mean over tasks of the relative change of the accuracy, in %)
 # and the time per step relative to uniform, measured for all methods in one
 # round-robin `mtl scale` run on the same network and input shape
-# (MultiLeNet, 28 x 28, batch 256; process CPU time, robust at --threads 1).
+# (MultiLeNet, 28 x 28, batch 256; process CPU time, robust at --threads 1),
+# and sum_t w_t, the last epoch's mean task weights summed (the step's scale:
+# K for uniform, 1 for MGDA).
 # Runs already done (OUT/NAME-sSEED/done.json) are skipped, so the script can
 # be rerun after an interruption.
 # Usage: apps/experiments/gram_method_table.sh DATASET "SEEDS" OUT [MTL_BINARY]
@@ -77,7 +79,8 @@ def mean_sd(v):
     return st.mean(v), (st.stdev(v) if len(v) > 1 else 0.0)
 base = {t: st.mean(r["test_acc_percent"][t] for r in rows["single-task"]) for t in tasks} if "single-task" in rows else None
 print(f"{dataset}, {epochs} epochs, SGD lr 0.05 momentum 0.9, batch 256; accuracy % (mean +- sample sd over seeds)")
-head = f"{'method':<16} {'gradients':<15} {'seeds':>5} " + " ".join(f"{t[:14]:>16}" for t in tasks) + f" {'Delta_m %':>10} {'step x uniform':>15}"
+head = (f"{'method':<16} {'gradients':<15} {'seeds':>5} " + " ".join(f"{t[:14]:>16}" for t in tasks) +
+        f" {'Delta_m %':>10} {'step x uniform':>15} {'sum_t w_t':>10}")
 print(head)
 for spec, rs in rows.items():
     name, mode = (spec.split(":") + [""])[:2]
@@ -92,6 +95,7 @@ for spec, rs in rows.items():
             rel.append((m - base[t]) / base[t])
     dm = f"{100 * st.mean(rel):+10.2f}" if base else f"{'-':>10}"
     c = cpu.get(spec)
+    wsum = st.mean(sum(r["weight"].values()) for r in rs)  # the last epoch's mean weights: the step's scale
     print(f"{name:<16} {mode:<15} {len(rs):>5} " + " ".join(f"{x:>16}" for x in cells) + f" {dm} " +
-          (f"{c:15.2f}" if c is not None else f"{'-':>15}"))
+          (f"{c:15.2f}" if c is not None else f"{'-':>15}") + f" {wsum:10.3g}")
 PY

@@ -367,6 +367,19 @@ TEST_CASE("every Gram weighting at K = 1") {
   }
 }
 
+TEST_CASE("every Gram weighting stays finite on degenerate gradients: all zero, identical, one zero") {
+  const std::vector<std::vector<Vec>> cases = {{{0, 0}, {0, 0}, {0, 0}}, {{1, 2}, {1, 2}, {1, 2}}, {{1, 0}, {0, 0}, {0, 1}},
+                                               {{1, 0}, {-1, 0}}};
+  for (const char* name : {"mgda", "pcgrad", "cagrad", "imtl-g", "nash-mtl", "aligned-mtl", "upgrad"})
+    for (const auto& g : cases) {
+      TaskWeights w = weigh(name, g);
+      for (size_t t = 0; t < g.size(); t++) {
+        CHECK_MESSAGE(std::isfinite(w.shared[t]), name);
+        CHECK_MESSAGE(std::isfinite(w.heads[t]), name);
+      }
+    }
+}
+
 // ---------------------------------------------------------------- loss weightings
 
 TEST_CASE("dwa: weight 1 for two epochs, then K softmax(r / T) of the epoch-average loss ratios") {
@@ -428,6 +441,19 @@ TEST_CASE("stch: 1 / L_t during the warm-up, then K p_t / L_t with p = softmax(l
   check_close(w->weights({1.5, 3.0}, 2), {2 * 0.2 / 1.5, 2 * 0.8 / 3.0}, 1e-12);
   o.steps_per_epoch = 1;
   check_close(make_loss_weighting("stch", 1, o)->weights({0.5}, 0), {2.0}, 1e-15);
+}
+
+TEST_CASE("every loss weighting at K = 1: DWA, RLW, FAMO weigh the one task 1; STCH 1 / L (log L's gradient)") {
+  MethodOptions o;
+  o.steps_per_epoch = 1;
+  for (const char* name : {"dwa", "rlw", "famo", "stch"}) {
+    auto w = make_loss_weighting(name, 1, o);
+    for (int s = 0; s < 5; s++) {
+      const double L = 2.0 / (s + 1);
+      CHECK_MESSAGE(w->weights({L}, s)[0] == doctest::Approx(std::string(name) == "stch" ? 1 / L : 1.0), name);
+      if (w->wants_losses_after_step()) w->losses_after_step({L / 2});
+    }
+  }
 }
 
 // ---------------------------------------------------------------- both gradient modes on models

@@ -384,15 +384,17 @@ TEST_CASE("every Gram weighting stays finite on degenerate gradients: all zero, 
 
 TEST_CASE("dwa: weight 1 for two epochs, then K softmax(r / T) of the epoch-average loss ratios") {
   MethodOptions o;
-  o.steps_per_epoch = 2;
   auto w = make_loss_weighting("dwa", 2, o);
   const std::vector<Vec> L = {{1.0, 2.0}, {3.0, 2.0}, {1.0, 1.0}, {1.0, 2.0}, {0.5, 0.5}};
-  // epoch averages: e0 = (2, 2), e1 = (1, 1.5); at epoch 2: r = (1/2, 3/4)
-  for (int s = 0; s < 4; s++) check_close(w->weights(L[s], s), {1, 1}, 0);
+  // two epochs of two steps: averages e0 = (2, 2), e1 = (1, 1.5); in epoch 2, r = (1/2, 3/4)
+  for (int s = 0; s < 4; s++) {
+    check_close(w->weights(L[s], s), {1, 1}, 0);
+    if (s % 2 == 1) w->end_epoch();
+  }
   const double e0 = std::exp(0.5 / 2), e1 = std::exp(0.75 / 2);
   check_close(w->weights(L[4], 4), {2 * e0 / (e0 + e1), 2 * e1 / (e0 + e1)}, 1e-14);
-  o.steps_per_epoch = 0;
-  CHECK_THROWS_WITH_AS(make_loss_weighting("dwa", 2, o), doctest::Contains("steps per epoch"), Error);
+  o.dwa_temperature = 0;
+  CHECK_THROWS_WITH_AS(make_loss_weighting("dwa", 2, o), doctest::Contains("temperature"), Error);
 }
 
 TEST_CASE("rlw: softmax of standard normal draws, seeded") {
@@ -431,27 +433,29 @@ TEST_CASE("famo: w_i = z_i / (c (L_i + eps)); after the step xi moves against J^
 
 TEST_CASE("stch: 1 / L_t during the warm-up, then K p_t / L_t with p = softmax(log(L / z_nad) / mu)") {
   MethodOptions o;
-  o.steps_per_epoch = 2;
-  o.stch_warmup_epochs = 1;
+  o.stch_warmup_epochs = 2;
   o.stch_mu = 0.5;
   auto w = make_loss_weighting("stch", 2, o);
-  check_close(w->weights({2.0, 4.0}, 0), {0.5, 0.25}, 1e-15);
-  check_close(w->weights({4.0, 2.0}, 1), {0.25, 0.5}, 1e-15);
+  check_close(w->weights({9.0, 9.0}, 0), {1 / 9.0, 1 / 9.0}, 1e-15);  // first warm-up epoch: not averaged
+  w->end_epoch();
+  check_close(w->weights({2.0, 4.0}, 1), {0.5, 0.25}, 1e-15);
+  check_close(w->weights({4.0, 2.0}, 2), {0.25, 0.5}, 1e-15);
+  w->end_epoch();
   // nadir = (3, 3); L = (1.5, 3): f = log(L / 3) / mu = (2 log 1/2, 0), p = (1/5, 4/5)
-  check_close(w->weights({1.5, 3.0}, 2), {2 * 0.2 / 1.5, 2 * 0.8 / 3.0}, 1e-12);
-  o.steps_per_epoch = 1;
-  check_close(make_loss_weighting("stch", 1, o)->weights({0.5}, 0), {2.0}, 1e-15);
+  check_close(w->weights({1.5, 3.0}, 3), {2 * 0.2 / 1.5, 2 * 0.8 / 3.0}, 1e-12);
+  o.stch_warmup_epochs = 0;
+  CHECK_THROWS_WITH_AS(make_loss_weighting("stch", 2, o), doctest::Contains("warm-up"), Error);
 }
 
 TEST_CASE("every loss weighting at K = 1: DWA, RLW, FAMO weigh the one task 1; STCH 1 / L (log L's gradient)") {
   MethodOptions o;
-  o.steps_per_epoch = 1;
   for (const char* name : {"dwa", "rlw", "famo", "stch"}) {
     auto w = make_loss_weighting(name, 1, o);
-    for (int s = 0; s < 5; s++) {
+    for (int s = 0; s < 5; s++) {  // one step an epoch
       const double L = 2.0 / (s + 1);
       CHECK_MESSAGE(w->weights({L}, s)[0] == doctest::Approx(std::string(name) == "stch" ? 1 / L : 1.0), name);
       if (w->wants_losses_after_step()) w->losses_after_step({L / 2});
+      w->end_epoch();
     }
   }
 }
@@ -465,10 +469,11 @@ namespace {
 class TinyLinear : public MultiTaskModel {
  public:
   TinyLinear(int K, int D, int F, int C) {
-    for (int t = 0; t < K; t++) tasks_.push_back({"t" + std::to_string(t), C, TaskLoss::CrossEntropy});
+    for (int t = 0; t < K; t++) tasks_.push_back(Task::classification("t" + std::to_string(t), C, TaskLoss::CrossEntropy));
     trunk = register_module("trunk", std::make_shared<Linear>(D, F, /*bias=*/false));
     heads = register_module("heads", std::make_shared<ModuleList>());
-    for (int t = 0; t < K; t++) heads->add(std::make_shared<Linear>(F, C));
+    declare_shared(trunk);
+    for (int t = 0; t < K; t++) declare_task(t, heads->add(std::make_shared<Linear>(F, C)));
   }
   Tensor shared(const Tensor& x) override { return trunk->forward(x); }
   Tensor head(int t, const Tensor& z, const Tensor&) override { return (*heads)[t].forward(z); }
@@ -495,10 +500,10 @@ double max_rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
   return m / scale;
 }
 
-Labels random_labels(int K, int n, int C, Rng& r) {
-  Labels y(K, std::vector<int32_t>(n));
+Targets random_labels(int K, int n, int C, Rng& r) {
+  Targets y(K, std::vector<int32_t>(n));
   for (auto& yt : y)
-    for (auto& v : yt) v = (int32_t)r.below(C);
+    for (auto& v : yt.label) v = (int32_t)r.below(C);
   return y;
 }
 
@@ -513,7 +518,7 @@ TEST_CASE("representation mode equals parameter mode when the trunk's Jacobian i
   Tensor x = Tensor::zeros({B, D});
   for (int b = 0; b < B; b++) x.data()[b * D + b] = 1.f;  // one-hot rows: X X^T = I
   Rng r(8);
-  Labels y = random_labels(K, B, C, r);
+  Targets y = random_labels(K, B, C, r);
   std::vector<std::string> names(std::begin(kGramModeMethods), std::end(kGramModeMethods));
   names.push_back("mgda");  // mgda / mgda-ub and aligned-mtl / -ub: the mode is in the name
   names.push_back("aligned-mtl");
@@ -543,7 +548,7 @@ TEST_CASE("each Gram method's step: shared gradient of sum_t w_t L_t, head t's o
   model->eval();  // no dropout: two computations of the same objective must agree
   Rng r(6);
   Tensor x = Tensor::randn({8, 1, 28, 28}, r);
-  Labels y = random_labels(3, 8, 10, r);
+  Targets y = random_labels(3, 8, 10, r);
   std::vector<std::pair<std::string, GradientMode>> runs = {{"aligned-mtl", GradientMode::Parameters},
                                                             {"aligned-mtl-ub", GradientMode::Representation}};
   for (const char* name : kGramModeMethods)
@@ -586,7 +591,7 @@ TEST_CASE("nash-mtl clips the shared parameters' gradient to max_norm in either 
   model->eval();
   Rng r(6);
   Tensor x = Tensor::randn({8, 1, 28, 28}, r);
-  Labels y = random_labels(2, 8, 10, r);
+  Targets y = random_labels(2, 8, 10, r);
   for (GradientMode mode : {GradientMode::Representation, GradientMode::Parameters}) {
     MethodOptions o;
     o.gradients = mode;
@@ -605,7 +610,7 @@ TEST_CASE("Gram methods: the same bits at 1 and 2 threads") {
   std::vector<Task> tasks = {{"a", 10}, {"b", 10}};
   Rng r(6);
   Tensor x = Tensor::randn({16, 1, 28, 28}, r);
-  Labels y = random_labels(2, 16, 10, r);
+  Targets y = random_labels(2, 16, 10, r);
   const int saved = num_threads();
   for (const char* name : {"upgrad", "cagrad"}) {
     std::vector<float> g[2];
@@ -629,7 +634,7 @@ TEST_CASE("checkpoint: a method restored from its state continues with the same 
   std::vector<Task> tasks = {{"a", 10}, {"b", 10}, {"c", 10}};
   Rng r(6);
   std::vector<Tensor> xs;
-  std::vector<Labels> ys;
+  std::vector<Targets> ys;
   for (int s = 0; s < 6; s++) {
     xs.push_back(Tensor::randn({8, 1, 28, 28}, r));
     ys.push_back(random_labels(3, 8, 10, r));
@@ -637,15 +642,15 @@ TEST_CASE("checkpoint: a method restored from its state continues with the same 
   for (const char* name : {"pcgrad", "nash-mtl", "rlw", "famo", "dwa", "stch", "mgda-ub"}) {
     MethodOptions o;
     o.seed = 3;
-    o.steps_per_epoch = 2;
     manual_seed(4);
     auto model = make_model("multilenet", tasks, {1, 28, 28});
     model->eval();
     auto a = make_method(name, 3, o);
-    for (int s = 0; s < 3; s++) {
+    for (int s = 0; s < 3; s++) {  // epochs of two steps
       model->zero_grad();
       a->compute_gradients(*model, xs[s], ys[s]);
       a->after_step();
+      if (s % 2 == 1) a->end_epoch({s / 2 + 1, false});
     }
     StFile f;
     a->save_state(f);
@@ -658,6 +663,7 @@ TEST_CASE("checkpoint: a method restored from its state continues with the same 
       model->zero_grad();
       StepStats sb = b->compute_gradients(*model, xs[s], ys[s]);
       b->after_step();
+      if (s % 2 == 1) a->end_epoch({s / 2 + 1, false}), b->end_epoch({s / 2 + 1, false});
       CHECK_MESSAGE(sa.weight == sb.weight, name, " step ", s);
     }
     StFile empty;
@@ -676,9 +682,8 @@ TEST_CASE("gram and loss method errors") {
   o.cagrad_c = -1;
   CHECK_THROWS_WITH_AS(make_method("cagrad", 2, o), doctest::Contains("c must be"), Error);
   o = {};
-  CHECK_THROWS_WITH_AS(make_method("stch", 2, o), doctest::Contains("steps per epoch"), Error);
   CHECK_THROWS_WITH_AS(make_gram_weighting("famo", 2, o), doctest::Contains("not a Gram-matrix method"), Error);
-  o.steps_per_epoch = 1;
   o.weights = {1, 1};
+  o.chebyshev.prefs = {0.01, 0.5, 0.49};
   for (const auto& n : method_names()) CHECK_NOTHROW(make_method(n, 2, o));
 }

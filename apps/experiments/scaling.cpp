@@ -66,13 +66,6 @@ MethodSpec parse_method_spec(const std::string& m) {
   return s;
 }
 
-std::vector<std::string> gradient_mode_methods() {
-  std::vector<std::string> v;
-  for (const auto& n : method_names())
-    if (takes_gradient_mode(n)) v.push_back(n);
-  return v;
-}
-
 void validate(const ScaleConfig& c) {
   if (c.tasks.empty()) throw UsageError("--tasks needs at least one K");
   for (int K : c.tasks)
@@ -104,7 +97,7 @@ void validate(const ScaleConfig& c) {
 
 struct Batches {
   std::vector<Tensor> x;
-  std::vector<Labels> y;
+  std::vector<Targets> y;
 };
 
 // warmup + steps distinct batches of a K-task grid, as tensors.
@@ -140,14 +133,13 @@ struct Runner {
 
   Runner(const std::string& method_name, int K, const MultiImageSet& layout, const ScaleConfig& c) {
     manual_seed(c.seed);  // every method starts from the same weights
-    const std::vector<Task> tasks = tasks_for_model(c.model, layout.task_names, layout.num_classes, layout.binary);
+    const std::vector<Task> tasks = tasks_for_set(c.model, layout);
     model = make_model(c.model, tasks, {1, c.image_size, c.image_size});
     MethodOptions mo;
     mo.solver.algo = c.solver == "projected-gradient" ? MinNormAlgo::ProjectedGradient : MinNormAlgo::FrankWolfe;
     const MethodSpec spec = parse_method_spec(method_name);
     mo.gradients = spec.mode;
     mo.seed = c.seed;
-    mo.steps_per_epoch = 1;  // dwa, stch: one step an "epoch", so their formulas run from the third step on
     method = make_method(spec.name, K, mo);
     NamedParams params = model->named_parameters();
     for (const auto& p : method->parameters()) params.push_back(p);

@@ -44,7 +44,7 @@ class GramMethod : public Method {
       : name_(std::move(name)), w_(std::move(w)), mode_(mode) {}
   std::string name() const override { return name_; }
 
-  StepStats compute_gradients(MultiTaskModel& m, const Tensor& x, const Labels& y) override {
+  StepStats compute_gradients(MultiTaskModel& m, const Tensor& x, const Targets& y) override {
     const int K = m.num_tasks();
     MT_CHECK((int)y.size() == K, name_.c_str(),
              "got labels for " + std::to_string(y.size()) + " tasks, the model has " + std::to_string(K));
@@ -71,12 +71,14 @@ class GramMethod : public Method {
     MT_CHECK((int)w.shared.size() == K && (int)w.heads.size() == K, name_.c_str(), "weighting gave a wrong count");
     st.weight = w.shared;
     st.solver_iterations = w.iterations;
+    st.solver = w.min_norm;
+    st.solver_gap = w.gap;
     return w;
   }
 
   // g_t = dL_t/dZ: one trunk forward, the heads' backward on a detached Z,
   // one trunk backward with upstream sum_t w_t g_t.
-  StepStats representation_step(MultiTaskModel& m, const Tensor& x, const Labels& y) {
+  StepStats representation_step(MultiTaskModel& m, const Tensor& x, const Targets& y) {
     const int K = m.num_tasks();
     Tensor z = m.shared(x);                   // Z: the trunk runs forward once
     Tensor zd = z.detach().requires_grad_();  // the heads see Z as a leaf
@@ -104,7 +106,7 @@ class GramMethod : public Method {
   }
 
   // g_t = dL_t/dtheta_sh: one backward through the trunk per task.
-  StepStats parameter_step(MultiTaskModel& m, const Tensor& x, const Labels& y) {
+  StepStats parameter_step(MultiTaskModel& m, const Tensor& x, const Targets& y) {
     const int K = m.num_tasks();
     Tensor z = m.shared(x);
     std::vector<Tensor> L = task_losses(m, z, x, y);
@@ -177,6 +179,13 @@ std::unique_ptr<Method> make_gram_method(const std::string& method, int K, const
 bool takes_gradient_mode(const std::string& method) {
   return method == "pcgrad" || method == "cagrad" || method == "imtl-g" || method == "nash-mtl" ||
          method == "upgrad";
+}
+
+std::vector<std::string> gradient_mode_methods() {
+  std::vector<std::string> v;
+  for (const auto& n : method_names())
+    if (takes_gradient_mode(n)) v.push_back(n);
+  return v;
 }
 
 GradientMode parse_gradient_mode(const std::string& s) {

@@ -57,6 +57,8 @@ struct TaskWeights {
   std::vector<double> shared;  // w_t: the shared part trains on d = sum_t w_t g_t
   std::vector<double> heads;   // head t's gradient is scaled by heads[t]
   int iterations = 0;          // of the method's inner solver, if any (StepStats::solver_iterations)
+  bool min_norm = false;       // MGDA: the min-norm solver ran, and gap is its certificate (StepStats::solver)
+  double gap = 0;              // its duality gap (StepStats::solver_gap)
 };
 
 class GramWeighting : public WeightingState {
@@ -78,8 +80,10 @@ std::unique_ptr<Method> make_gram_method_from(std::string name, std::unique_ptr<
 // mode); the others in opt.gradients. Throws mt::Error for another name.
 std::unique_ptr<GramWeighting> make_gram_weighting(const std::string& method, int K, const MethodOptions& opt);
 std::unique_ptr<Method> make_gram_method(const std::string& method, int K, const MethodOptions& opt);
-// The methods that take MethodOptions::gradients (the rest fix it in their name).
+// The methods that take MethodOptions::gradients (the rest fix it in their name),
+// and their list in method_names() order.
 bool takes_gradient_mode(const std::string& method);
+std::vector<std::string> gradient_mode_methods();
 // "representation" | "parameters"; anything else throws mt::Error naming it.
 GradientMode parse_gradient_mode(const std::string& s);
 const char* gradient_mode_name(GradientMode m);

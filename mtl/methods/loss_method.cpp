@@ -21,7 +21,7 @@ class LossMethod : public Method {
   LossMethod(std::string name, std::unique_ptr<LossWeighting> w) : name_(std::move(name)), w_(std::move(w)) {}
   std::string name() const override { return name_; }
 
-  StepStats compute_gradients(MultiTaskModel& m, const Tensor& x, const Labels& y) override {
+  StepStats compute_gradients(MultiTaskModel& m, const Tensor& x, const Targets& y) override {
     Tensor z = m.shared(x);
     std::vector<Tensor> L = task_losses(m, z, x, y);
     StepStats st;
@@ -51,6 +51,8 @@ class LossMethod : public Method {
     w_->losses_after_step(losses);
   }
 
+  void end_epoch(const EpochEnd&) override { w_->end_epoch(); }
+
   void save_state(StFile& f) const override { save_step_state(f, step_, *w_); }
   void load_state(const StFile& f, const std::string& path) override { step_ = load_step_state(f, path, *w_); }
 
@@ -60,7 +62,7 @@ class LossMethod : public Method {
   int64_t step_ = 0;
   MultiTaskModel* model_ = nullptr;  // the last batch, while a weighting waits for its losses after the step
   Tensor x_;
-  Labels y_;
+  Targets y_;
 };
 
 }  // namespace

@@ -24,6 +24,8 @@ class LossWeighting : public WeightingState {
   // Method::after_step and hands the losses over.
   virtual bool wants_losses_after_step() const { return false; }
   virtual void losses_after_step(const std::vector<double>& /*losses*/) {}
+  // The training loop's epoch ends (DWA and STCH work on per-epoch loss averages).
+  virtual void end_epoch() {}
 };
 
 std::unique_ptr<Method> make_loss_method_from(std::string name, std::unique_ptr<LossWeighting> w);

@@ -13,10 +13,18 @@
 //                 the weights from the Gram matrix of the task gradients, at Z or at
 //                 the shared parameters (gram_method.h; one file per method)
 //   dwa, rlw, famo, stch  the weights from the losses alone (loss_method.h)
+//   chebyshev-al  the modified weighted Chebyshev scalarisation with a sparsity objective,
+//                 by an augmented Lagrangian (Hotegni et al. 2024; mtl/methods/chebyshev_al.h)
 //   single-task   uniform on "multilenet-stl": one independent network per task
+//
+// The training loop (mtl/train/trainer.h) calls, per epoch: begin_epoch(), then per
+// batch compute_gradients() and after_step() around the optimizer step, then
+// epoch_metrics() (extra metrics.csv columns) and end_epoch(). A multi-phase recipe
+// calls reset_phase() when a new phase starts.
 #pragma once
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/safetensors.h"
@@ -28,9 +36,29 @@ namespace mt {
 struct StepStats {
   std::vector<double> loss;    // L_t of the batch
   std::vector<double> weight;  // the weight each task's loss got (alpha_t for MGDA)
-  int solver_iterations = 0;   // min-norm solver (MGDA methods)
+  bool solver = false;         // a min-norm solver ran (MGDA methods): the next three are set
+  int solver_iterations = 0;   // min-norm solver (0 for the closed forms K <= 2)
+  double solver_gap = 0;       // its duality gap f(alpha) - min_i (M alpha)_i (0 when exact)
   double gram_seconds = 0;     // MGDA methods: wall time forming the Gram matrix <g_i, g_j>
   double solver_seconds = 0;   // MGDA methods: wall time of the min-norm solver on it
+};
+
+// Named per-epoch values a method or a recipe adds to metrics.csv ("mu", "lambda_sparsity", ...).
+using Columns = std::vector<std::pair<std::string, double>>;
+
+// What the loop tells a method at the end of an epoch.
+struct EpochEnd {
+  int epoch = 0;          // 1-based over the run
+  bool improved = false;  // the best validation score of the current phase so far
+};
+
+struct ChebyshevOptions {                 // chebyshev-al (mtl/methods/chebyshev_al.h)
+  std::vector<double> prefs;              // k = (k_0 sparsity, k_1..k_K)
+  std::vector<double> ref_point;          // a (empty: zeros)
+  double eps = 1e-4;                      // augmentation epsilon
+  std::string variant = "published";      // published | standard
+  double mu0 = 2.5e-8, rho = 2.0;
+  int epochs_per_iter = 3;                // epochs of one outer iteration (lambda, mu fixed)
 };
 
 // Where the Gram methods take the task gradients g_t (gram_method.h):
@@ -44,7 +72,6 @@ struct MethodOptions {
   double gradnorm_alpha = 1.5;                      // gradnorm: the asymmetry alpha
   GradientMode gradients = GradientMode::Representation;  // pcgrad, cagrad, imtl-g, nash-mtl, upgrad
   uint64_t seed = 0;                                // pcgrad (projection order), rlw (the weights)
-  int64_t steps_per_epoch = 0;                      // dwa, stch: their per-epoch loss averages (required)
   double cagrad_c = 0.4;                            // cagrad: radius c of the ball around the mean gradient
   double nash_max_norm = 1.0;                       // nash-mtl: clip of the shared gradient norm (0: off)
   double upgrad_reg = 1e-4;                         // upgrad: ridge on the trace-normalised Gram matrix
@@ -53,19 +80,27 @@ struct MethodOptions {
   double famo_gamma = 1e-3;                         // famo: weight decay gamma on xi
   double stch_mu = 1.0;                             // stch: smoothing mu
   int stch_warmup_epochs = 1;                       // stch: epochs on sum_t log L_t; the last sets the nadir
+  ChebyshevOptions chebyshev;
 };
 
 class Method {
  public:
   virtual ~Method() = default;
   virtual std::string name() const = 0;
-  virtual StepStats compute_gradients(MultiTaskModel& m, const Tensor& x, const Labels& y) = 0;
-  // Trainable parameters of the method itself (uncertainty's s, GradNorm's w),
+  virtual StepStats compute_gradients(MultiTaskModel& m, const Tensor& x, const Targets& y) = 0;
+  // Trainable parameters of the method itself (uncertainty's s, GradNorm's w, Chebyshev-AL's t),
   // given to the optimizer beside the model's.
   virtual NamedTensors parameters() const { return {}; }
   // Called after the optimizer step (GradNorm renormalises its weights).
   virtual void after_step() {}
-  // Method state for checkpoints (tensors under "method.").
+  virtual void begin_epoch() {}
+  // Extra metrics.csv columns of the epoch that just trained (before end_epoch);
+  // tasks: the task names, for column names.
+  virtual Columns epoch_metrics(const std::vector<std::string>& /*tasks*/) const { return {}; }
+  virtual void end_epoch(const EpochEnd&) {}
+  // A new phase of a multi-phase recipe starts (Chebyshev-AL resets lambda and mu).
+  virtual void reset_phase() {}
+  // Method state for checkpoints (tensors and metadata under "method.").
   virtual void save_state(StFile&) const {}
   virtual void load_state(const StFile&, const std::string& /*path*/) {}
 };
@@ -76,6 +111,6 @@ const std::vector<std::string>& method_names();
 std::string model_for_method(const std::string& method, const std::string& model);
 
 // Forward through shared and heads; the K task losses (helper for methods).
-std::vector<Tensor> task_losses(MultiTaskModel& m, const Tensor& z, const Tensor& x, const Labels& y);
+std::vector<Tensor> task_losses(MultiTaskModel& m, const Tensor& z, const Tensor& x, const Targets& y);
 
 }  // namespace mt

@@ -12,6 +12,7 @@
 // MethodOptions::normalization) is applied to M before the solver:
 // M_ij / (s_i s_j) = <g_i / s_i, g_j / s_j>; alpha then weights the raw
 // gradients, as there.
+#include <algorithm>
 #include <cmath>
 
 #include "mtl/methods/gram_method.h"
@@ -36,7 +37,16 @@ class MinNorm : public GramWeighting {
     for (int i = 0; i < K; i++)
       for (int j = 0; j < K; j++) M[i * K + j] /= s[i] * s[j];
     MinNormResult r = min_norm(M, K, opt_.solver);
-    return {r.alpha, r.alpha, r.iterations};
+    // The certificate of the solve: the duality gap f(alpha) - min_i (M alpha)_i >= 0 of
+    // min_{alpha in simplex} f(alpha) = alpha^T M alpha (0 at the optimum).
+    double f = 0, lo = 0;
+    for (int i = 0; i < K; i++) {
+      double Ma = 0;
+      for (int j = 0; j < K; j++) Ma += M[i * K + j] * r.alpha[j];
+      f += r.alpha[i] * Ma;
+      lo = i == 0 ? Ma : std::min(lo, Ma);
+    }
+    return {r.alpha, r.alpha, r.iterations, /*min_norm=*/true, std::max(0.0, f - lo)};
   }
 
  private:

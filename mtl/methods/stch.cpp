@@ -11,9 +11,9 @@
 // Before that come warm-up epochs trained on sum_i log L_i (w_i = 1 / L_i); the
 // nadir point z^nad is the mean loss over the last warm-up epoch.
 // mu = MethodOptions::stch_mu (1.0, the authors' default); the warm-up lasts
-// MethodOptions::stch_warmup_epochs epochs (1 here: our runs are short; the
-// authors' STCH_warmup_epoch = 4 counts only the epochs before the averaged one
-// and equals 5 here). Epochs are counted in steps (MethodOptions::steps_per_epoch).
+// MethodOptions::stch_warmup_epochs epochs of the training loop (1 here: our
+// runs are short; the authors' STCH_warmup_epoch = 4 counts only the epochs
+// before the averaged one and equals 5 here).
 #include <cmath>
 
 #include "engine/error.h"
@@ -28,28 +28,21 @@ constexpr double kTiny = 1e-20;
 
 class Stch : public LossWeighting {
  public:
-  Stch(int K, int64_t steps_per_epoch, double mu, int warmup_epochs)
-      : K_(K), spe_(steps_per_epoch), mu_(mu), warmup_(warmup_epochs), sum_(K, 0.0), nadir_(K, 0.0) {
-    MT_CHECK(steps_per_epoch > 0, "stch", "needs the number of steps per epoch (MethodOptions::steps_per_epoch)");
+  Stch(int K, double mu, int warmup_epochs) : K_(K), mu_(mu), warmup_(warmup_epochs), sum_(K, 0.0), nadir_(K, 0.0) {
     MT_CHECK(mu > 0 && std::isfinite(mu), "stch", "mu must be > 0, got " + std::to_string(mu));
     MT_CHECK(warmup_epochs >= 1, "stch", "needs at least one warm-up epoch, got " + std::to_string(warmup_epochs));
   }
   std::string name() const override { return "stch"; }
 
-  std::vector<double> weights(const std::vector<double>& L, int64_t step) override {
-    const int64_t epoch = step / spe_;
+  std::vector<double> weights(const std::vector<double>& L, int64_t) override {
     std::vector<double> w(K_);
-    if (epoch < warmup_) {  // sum_i log L_i; the last warm-up epoch's mean is the nadir point
-      if (epoch == warmup_ - 1) {
+    if (epochs_ < warmup_) {  // sum_i log L_i; the last warm-up epoch's mean is the nadir point
+      if (epochs_ == warmup_ - 1) {
         for (int i = 0; i < K_; i++) sum_[i] += L[i];
         count_++;
       }
       for (int i = 0; i < K_; i++) w[i] = 1.0 / (L[i] + kTiny);
       return w;
-    }
-    if (count_ > 0) {
-      for (int i = 0; i < K_; i++) nadir_[i] = sum_[i] / count_;
-      count_ = 0;
     }
     std::vector<double> f(K_);
     double m = -HUGE_VAL, s = 0;
@@ -62,31 +55,35 @@ class Stch : public LossWeighting {
     return w;
   }
 
+  void end_epoch() override {
+    if (++epochs_ == warmup_ && count_ > 0)
+      for (int i = 0; i < K_; i++) nadir_[i] = sum_[i] / count_;
+  }
+
   void save_state(StFile& f) const override {
-    put_i64(f, "method.stch.count", {count_});
+    put_i64(f, "method.stch.counts", {epochs_, count_});
     put_doubles(f, "method.stch.sum", sum_);
     put_doubles(f, "method.stch.nadir", nadir_);
   }
   void load_state(const StFile& f, const std::string& path) override {
-    const int64_t count = get_i64(f, "method.stch.count", 1, path)[0];
+    const std::vector<int64_t> c = get_i64(f, "method.stch.counts", 2, path);
     std::vector<double> sum = get_doubles(f, "method.stch.sum", K_, path);
     std::vector<double> nadir = get_doubles(f, "method.stch.nadir", K_, path);
-    count_ = count, sum_ = sum, nadir_ = nadir;
+    epochs_ = c[0], count_ = c[1], sum_ = sum, nadir_ = nadir;
   }
 
  private:
   int K_;
-  int64_t spe_;
   double mu_;
   int warmup_;
-  int64_t count_ = 0;                // steps summed into sum_ (0 once the nadir point is set)
+  int64_t epochs_ = 0, count_ = 0;   // epochs ended; steps summed into sum_
   std::vector<double> sum_, nadir_;  // running sum of the last warm-up epoch; z^nad
 };
 
 }  // namespace
 
 std::unique_ptr<LossWeighting> make_stch_weighting(int K, const MethodOptions& opt) {
-  return std::make_unique<Stch>(K, opt.steps_per_epoch, opt.stch_mu, opt.stch_warmup_epochs);
+  return std::make_unique<Stch>(K, opt.stch_mu, opt.stch_warmup_epochs);
 }
 
 }  // namespace mt

@@ -16,8 +16,9 @@ static int initial_threads() {
   if (const char* e = std::getenv("MTL_THREADS")) {
     char* end = nullptr;
     long v = std::strtol(e, &end, 10);
-    if (end != e && *end == 0 && v >= 1 && v <= 1024) return (int)v;
-    throw Error(std::string("MTL_THREADS must be a whole number >= 1, got '") + e + "'");
+    if (end != e && *end == 0 && v >= 1 && v <= kMaxThreads) return (int)v;
+    throw Error(std::string("MTL_THREADS must be a whole number in 1..") + std::to_string(kMaxThreads) + ", got '" +
+                e + "'");
   }
   return machine_cores();
 }
@@ -43,7 +44,8 @@ int machine_cores() {
 int num_threads() { return threads(); }
 
 void set_num_threads(int n) {
-  if (n < 1) throw Error("threads must be >= 1, got " + std::to_string(n));
+  if (n < 1 || n > kMaxThreads)
+    throw Error("threads must be in 1.." + std::to_string(kMaxThreads) + ", got " + std::to_string(n));
   threads() = n;
 }
 

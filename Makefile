@@ -26,8 +26,10 @@ EXP_OBJ  := $(EXP_SRC:%.cpp=$(BUILD)/obj/%.o)
 # (the fuzz targets are in the suite too: it replays their committed corpora)
 TEST_SRC := $(wildcard tests/*.cpp) tests/fuzz/targets.cpp
 TEST_OBJ := $(TEST_SRC:%.cpp=$(BUILD)/obj/%.o)
-APP_OBJ  := $(BUILD)/obj/apps/mtl.o
-EXAMPLE_OBJ := $(BUILD)/obj/apps/example.o
+# the README's examples, each its own program: apps/example.cpp, apps/own_model.cpp
+EXAMPLES := example own_model
+APP_OBJ  := $(patsubst %.cpp,$(BUILD)/obj/%.o,$(filter-out $(EXAMPLES:%=apps/%.cpp),$(wildcard apps/*.cpp)))
+EXAMPLE_OBJ := $(EXAMPLES:%=$(BUILD)/obj/apps/%.o)
 
 # Debian packages the build, the tests and the data need (installed by `make setup`).
 # clang, its OpenMP and its sanitizer/libFuzzer runtimes: test-sanitize, fuzz, CXX=clang++.
@@ -35,8 +37,9 @@ PACKAGES := g++ make libopenblas-openmp-dev doctest-dev nlohmann-json3-dev libcx
             libstb-dev zlib1g-dev libssl-dev dataset-fashion-mnist \
             clang libomp-dev libclang-rt-dev
 
-.PHONY: all setup test run data bench clean test-sanitize fuzz fuzz-build
-all: $(BUILD)/mtl $(BUILD)/example
+.PHONY: all lib setup test run data bench clean test-sanitize fuzz fuzz-build
+all: $(BUILD)/mtl $(EXAMPLES:%=$(BUILD)/%)
+lib: $(BUILD)/libmt.a
 
 $(BUILD)/libmt.a: $(LIB_OBJ)
 	@rm -f $@
@@ -49,7 +52,7 @@ $(BUILD)/libmt_experiments.a: $(EXP_OBJ)
 $(BUILD)/mtl: $(APP_OBJ) $(BUILD)/libmt_experiments.a $(BUILD)/libmt.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/example: $(EXAMPLE_OBJ) $(BUILD)/libmt.a
+$(BUILD)/%: $(BUILD)/obj/apps/%.o $(BUILD)/libmt.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests: $(TEST_OBJ) $(BUILD)/libmt_experiments.a $(BUILD)/libmt.a
@@ -108,8 +111,8 @@ test-sanitize: setup
 	$(SAN_ENV) $(SAN_BUILD)/tests
 
 # One libFuzzer binary per target of tests/fuzz/targets.h, each run for
-# FUZZ_SECONDS on a scratch copy of its committed corpus (tests/fuzz/corpus/NAME);
-# new inputs stay in build/fuzz/corpus/NAME, crashes in build/fuzz/crashes/NAME.
+# FUZZ_SECONDS from its committed corpus (tests/fuzz/corpus/NAME, read only);
+# new inputs go to build/fuzz/corpus/NAME, crashes to build/fuzz/crashes/NAME.
 FUZZ_TARGETS := safetensors checkpoint idx cifar10 labels image prefs
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD   := build/fuzz

@@ -12,13 +12,12 @@
 
 namespace mt {
 
-// The largest thread count accepted (by set_num_threads and MTL_THREADS): far
-// above any machine this engine runs on, far below the counts at which the
-// OpenMP runtime fails to create its team (it crashes instead of reporting).
+// The most threads set_num_threads accepts (far above any machine this runs on;
+// huge values crash inside the OpenMP runtime).
 inline constexpr int kMaxThreads = 1024;
 
 int num_threads();
-void set_num_threads(int n);   // 1 <= n <= kMaxThreads; throws mt::Error naming n otherwise
+void set_num_threads(int n);   // 1 <= n <= kMaxThreads; throws mt::Error otherwise
 int machine_cores();
 
 // Run f(begin, end) over [0, n) in chunks of `grain` items, in parallel when

@@ -23,6 +23,7 @@
 
 #include "mtl/methods/gram_method.h"
 #include "mtl/solvers/small_linalg.h"
+#include "mtl/text.h"
 
 namespace mt {
 
@@ -31,7 +32,7 @@ namespace {
 class CAGrad : public GramWeighting {
  public:
   explicit CAGrad(double c) : c_(c) {
-    MT_CHECK(c >= 0 && std::isfinite(c), "cagrad", "c must be finite and >= 0, got " + std::to_string(c));
+    MT_CHECK(c >= 0 && std::isfinite(c), "cagrad", "c must be finite and >= 0, got " + text::num(c));
   }
   std::string name() const override { return "cagrad"; }
 

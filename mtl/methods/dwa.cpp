@@ -10,6 +10,7 @@
 #include "engine/error.h"
 #include "mtl/methods/loss_method.h"
 #include "mtl/methods/method_state.h"
+#include "mtl/text.h"
 
 namespace mt {
 
@@ -18,7 +19,7 @@ namespace {
 class Dwa : public LossWeighting {
  public:
   Dwa(int K, double T) : K_(K), T_(T), sum_(K, 0.0), prev1_(K, 0.0), prev2_(K, 0.0) {
-    MT_CHECK(T > 0 && std::isfinite(T), "dwa", "the temperature T must be > 0, got " + std::to_string(T));
+    MT_CHECK(T > 0 && std::isfinite(T), "dwa", "the temperature T must be > 0, got " + text::num(T));
   }
   std::string name() const override { return "dwa"; }
 

@@ -29,6 +29,7 @@
 #include "mtl/methods/gram_method.h"
 #include "mtl/methods/method_state.h"
 #include "mtl/solvers/small_linalg.h"
+#include "mtl/text.h"
 
 namespace mt {
 
@@ -39,7 +40,7 @@ constexpr double kRidge = 1e-8;
 class NashMtl : public GramWeighting {
  public:
   NashMtl(int K, double max_norm) : prev_(K, 1.0), max_norm_(max_norm) {
-    MT_CHECK(max_norm >= 0, "nash-mtl", "max_norm must be >= 0, got " + std::to_string(max_norm));
+    MT_CHECK(max_norm >= 0, "nash-mtl", "max_norm must be >= 0, got " + text::num(max_norm));
   }
   std::string name() const override { return "nash-mtl"; }
   double shared_max_norm() const override { return max_norm_; }

@@ -19,6 +19,7 @@
 #include "engine/error.h"
 #include "mtl/methods/loss_method.h"
 #include "mtl/methods/method_state.h"
+#include "mtl/text.h"
 
 namespace mt {
 
@@ -29,7 +30,7 @@ constexpr double kTiny = 1e-20;
 class Stch : public LossWeighting {
  public:
   Stch(int K, double mu, int warmup_epochs) : K_(K), mu_(mu), warmup_(warmup_epochs), sum_(K, 0.0), nadir_(K, 0.0) {
-    MT_CHECK(mu > 0 && std::isfinite(mu), "stch", "mu must be > 0, got " + std::to_string(mu));
+    MT_CHECK(mu > 0 && std::isfinite(mu), "stch", "mu must be > 0, got " + text::num(mu));
     MT_CHECK(warmup_epochs >= 1, "stch", "needs at least one warm-up epoch, got " + std::to_string(warmup_epochs));
   }
   std::string name() const override { return "stch"; }

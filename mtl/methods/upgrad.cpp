@@ -18,6 +18,7 @@
 // Heads train on L_t unchanged (TorchJD's mtl_backward).
 #include "mtl/methods/gram_method.h"
 #include "mtl/solvers/dual_cone.h"
+#include "mtl/text.h"
 
 namespace mt {
 
@@ -26,7 +27,7 @@ namespace {
 class UPGrad : public GramWeighting {
  public:
   explicit UPGrad(double reg) : reg_(reg) {
-    MT_CHECK(reg >= 0, "upgrad", "the ridge must be >= 0, got " + std::to_string(reg));
+    MT_CHECK(reg >= 0, "upgrad", "the ridge must be >= 0, got " + text::num(reg));
   }
   std::string name() const override { return "upgrad"; }
 

@@ -541,6 +541,32 @@ TEST_CASE("representation mode equals parameter mode when the trunk's Jacobian i
   }
 }
 
+TEST_CASE("z_gram: a batch's Gram matrix at Z is (1/N^2) times the sum of its N parts' (what a data-parallel run sums)") {
+  const int K = 3, D = 7, F = 5, C = 4, B = 6;
+  manual_seed(4);
+  TinyLinear model(K, D, F, C);
+  Rng r(9);
+  Tensor x = Tensor::randn({B, D}, r);
+  Targets y = random_labels(K, B, C, r);
+  auto half = [&](int from) {  // samples from .. from + B/2 - 1
+    Tensor xh = Tensor::zeros({B / 2, D});
+    std::copy(x.data() + from * D, x.data() + (from + B / 2) * D, xh.data());
+    Targets yh(K, std::vector<int32_t>(B / 2));
+    for (int t = 0; t < K; t++)
+      for (int b = 0; b < B / 2; b++) yh[t].label[b] = y[t].label[from + b];
+    model.zero_grad();
+    return z_gram(z_gradients(model, xh, yh));
+  };
+  const Gram a = half(0), b = half(B / 2);
+  model.zero_grad();
+  const ZGradients zg = z_gradients(model, x, y);
+  const Gram M = z_gram(zg);
+  REQUIRE(M.K == K);
+  for (int i = 0; i < K; i++)
+    for (int j = 0; j < K; j++) CHECK(M(i, j) == doctest::Approx((a(i, j) + b(i, j)) / 4).epsilon(1e-5));
+  CHECK(M(0, 0) > 0);
+}
+
 TEST_CASE("each Gram method's step: shared gradient of sum_t w_t L_t, head t's of head_t L_t, in both modes") {
   std::vector<Task> tasks = {{"a", 10}, {"b", 10}, {"c", 10}};
   manual_seed(4);

@@ -58,17 +58,12 @@ class GramMethod : public Method {
   void load_state(const StFile& f, const std::string& path) override { step_ = load_step_state(f, path, *w_); }
 
  private:
-  // The Gram matrix of the K gradients (n floats each) and the weighting's
-  // decision on it, timed for StepStats.
-  TaskWeights decide(const std::vector<const float*>& g, size_t n, StepStats& st) {
-    const int K = (int)g.size();
+  // The weighting's decision on the Gram matrix M, timed for StepStats.
+  TaskWeights decide(const Gram& M, StepStats& st) {
     const auto t0 = Clock::now();
-    Gram M{K, gram_matrix(g, n)};
-    st.gram_seconds = seconds_since(t0);
-    const auto t1 = Clock::now();
     TaskWeights w = w_->weights(M, st.loss, step_);
-    st.solver_seconds = seconds_since(t1);
-    MT_CHECK((int)w.shared.size() == K && (int)w.heads.size() == K, name_.c_str(), "weighting gave a wrong count");
+    st.solver_seconds = seconds_since(t0);
+    MT_CHECK((int)w.shared.size() == M.K && (int)w.heads.size() == M.K, name_.c_str(), "weighting gave a wrong count");
     st.weight = w.shared;
     st.solver_iterations = w.iterations;
     st.solver = w.min_norm;
@@ -79,29 +74,13 @@ class GramMethod : public Method {
   // g_t = dL_t/dZ: one trunk forward, the heads' backward on a detached Z,
   // one trunk backward with upstream sum_t w_t g_t.
   StepStats representation_step(MultiTaskModel& m, const Tensor& x, const Targets& y) {
-    const int K = m.num_tasks();
-    Tensor z = m.shared(x);                   // Z: the trunk runs forward once
-    Tensor zd = z.detach().requires_grad_();  // the heads see Z as a leaf
+    ZGradients zg = z_gradients(m, x, y);
     StepStats st;
-    std::vector<Tensor> g(K);
-    for (int t = 0; t < K; t++) {
-      Tensor L = m.task_loss(t, m.head(t, zd, x), y[t]);
-      backward(L);  // head t's gradients, and dL_t/dZ in zd.grad
-      g[t] = zd.grad().clone();
-      zd.zero_grad();
-      st.loss.push_back(L.item());
-    }
-    std::vector<const float*> gp;
-    for (auto& gt : g) gp.push_back(gt.data());
-    const TaskWeights w = decide(gp, (size_t)z.numel(), st);
-    Tensor upstream = Tensor::zeros(z.shape());
-    float* u = upstream.data();
-    for (int t = 0; t < K; t++) {
-      scale_grads(m.task_parameters(t), w.heads[t]);
-      const float a = (float)w.shared[t], *gt = g[t].data();
-      for (int64_t i = 0; i < upstream.numel(); i++) u[i] += a * gt[i];
-    }
-    backward(z, upstream);  // the trunk runs backward once
+    st.loss = zg.loss;
+    const auto t0 = Clock::now();
+    const Gram M = z_gram(zg);
+    st.gram_seconds = seconds_since(t0);
+    z_backward(m, zg, decide(M, st));
     return st;
   }
 
@@ -128,7 +107,10 @@ class GramMethod : public Method {
     }
     std::vector<const float*> gp;
     for (auto& gt : g) gp.push_back(gt.data());
-    const TaskWeights w = decide(gp, n, st);
+    const auto t0 = Clock::now();
+    const Gram M{K, gram_matrix(gp, n)};
+    st.gram_seconds = seconds_since(t0);
+    const TaskWeights w = decide(M, st);
     size_t at = 0;  // the shared gradient = sum_t w_t g_t (summed in double)
     for (const auto& [name, p] : shared) {
       Tensor gp = p.grad();
@@ -153,6 +135,41 @@ class GramMethod : public Method {
 };
 
 }  // namespace
+
+ZGradients z_gradients(MultiTaskModel& m, const Tensor& x, const Targets& y) {
+  const int K = m.num_tasks();
+  ZGradients zg;
+  zg.z = m.shared(x);                          // Z: the trunk runs forward once
+  Tensor zd = zg.z.detach().requires_grad_();  // the heads see Z as a leaf
+  for (int t = 0; t < K; t++) {
+    Tensor L = m.task_loss(t, m.head(t, zd, x), y[t]);
+    backward(L);  // head t's gradients, and dL_t/dZ in zd.grad
+    zg.g.push_back(zd.grad().clone());
+    zd.zero_grad();
+    zg.loss.push_back(L.item());
+  }
+  return zg;
+}
+
+Gram z_gram(const ZGradients& zg) {
+  std::vector<const float*> gp;
+  for (const auto& gt : zg.g) gp.push_back(gt.data());
+  return Gram{(int)zg.g.size(), gram_matrix(gp, (size_t)zg.z.numel())};
+}
+
+void z_backward(MultiTaskModel& m, const ZGradients& zg, const TaskWeights& w) {
+  const int K = (int)zg.g.size();
+  MT_CHECK((int)w.shared.size() == K && (int)w.heads.size() == K, "z_backward",
+           "got " + std::to_string(w.shared.size()) + " weights for " + std::to_string(K) + " tasks");
+  Tensor upstream = Tensor::zeros(zg.z.shape());
+  float* u = upstream.data();
+  for (int t = 0; t < K; t++) {
+    scale_grads(m.task_parameters(t), w.heads[t]);
+    const float a = (float)w.shared[t], *gt = zg.g[t].data();
+    for (int64_t i = 0; i < upstream.numel(); i++) u[i] += a * gt[i];
+  }
+  backward(zg.z, upstream);  // the trunk runs backward once
+}
 
 std::unique_ptr<Method> make_gram_method_from(std::string name, std::unique_ptr<GramWeighting> w, GradientMode mode) {
   return std::make_unique<GramMethod>(std::move(name), std::move(w), mode);

@@ -72,6 +72,25 @@ class GramWeighting : public WeightingState {
   virtual double shared_max_norm() const { return 0; }
 };
 
+// The representation mode in its three parts (GramMethod runs them in a row). A
+// data-parallel step (mtl/dist/) sums the ranks' local Gram matrices and losses
+// between z_gram() and the weighting: with each rank's L_t the mean over its own
+// b samples and the global loss the mean over N b, the global Gram matrix is
+// (1 / N^2) sum_r M_r (tests/test_gram_methods.cpp checks N = 2).
+struct ZGradients {
+  Tensor z;                  // Z = trunk(x), its graph kept for z_backward()
+  std::vector<Tensor> g;     // g_t = dL_t/dZ, per sample (Z's shape)
+  std::vector<double> loss;  // L_t
+};
+// 1. One trunk forward; per task, the head's backward on a detached Z (which
+//    leaves dL_t/dtheta_t in head t's parameters) gives g_t.
+ZGradients z_gradients(MultiTaskModel& m, const Tensor& x, const Targets& y);
+// 2. M_ij = <g_i, g_j> (a sum over the batch's samples, in double).
+Gram z_gram(const ZGradients& zg);
+// 3. (after the weighting) head t's gradient scaled by w.heads[t]; one trunk
+//    backward with upstream sum_t w.shared[t] g_t.
+void z_backward(MultiTaskModel& m, const ZGradients& zg, const TaskWeights& w);
+
 // The Method that applies `w` in the given mode (fixed for the run).
 std::unique_ptr<Method> make_gram_method_from(std::string name, std::unique_ptr<GramWeighting> w, GradientMode mode);
 

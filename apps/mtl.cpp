@@ -33,6 +33,8 @@
 
 using namespace mt;
 
+int cmd_export(int argc, char** argv);  // apps/cmd_export.cpp
+
 namespace {
 
 using namespace mt::cli;  // parse_int, parse_flags, pct, ... (apps/cli_util.h)
@@ -602,6 +604,7 @@ const Command kCommands[] = {
     {"bench", cmd_bench, "measure training/inference speed and memory (one JSON object)"},
     {"sweep", sparse_cli::cmd_sweep, "chebyshev-al runs over preference vectors, Pareto front, hypervolume"},
     {"scale", cmd_scale, "step cost of uniform, MGDA-UB and MGDA as the number of tasks grows"},
+    {"export", cmd_export, "write a trained model as dependency-free C (fp32 or int8), pruned groups removed"},
 };
 
 void usage(FILE* f) {

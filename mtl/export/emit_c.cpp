@@ -179,7 +179,10 @@ struct Emitter {
          (l.relu ? ", ReLU" : "") + ": " + str(x.c) + "x" + H + "x" + W + " -> " + str(y.c) + "x" +
          str(y.h) + "x" + str(y.w) + (sparse_pos ? " (" + str(y.size()) + " kept positions)" : "") + " */\n";
     f += "static void " + id + "(const " + T + "* x, " + T + "* y)\n{\n";
-    f += std::string(l.pad ? "  int o, dy, dx, c, i, j;\n" : "  int o, dy, dx, c, i;\n");
+    // no padding and a pool window of at most 4: the window's convolutions at once, one
+    // accumulator each, so each weight is loaded once
+    const bool together = l.pad == 0 && l.pool * l.pool <= 4;
+    f += std::string(together ? "  int o, c, i;\n" : l.pad ? "  int o, dy, dx, c, i, j;\n" : "  int o, dy, dx, c, i;\n");
     f += std::string(sparse_pos ? "  int q;\n" : "  int py, px;\n");
     f += "  for (o = 0; o < " + str(y.c) + "; o++) {\n";
     f += "    const " + T + "* const w = " + id + "_w + " + (identity ? std::string("o") : id + "_f[o]") + " * " +
@@ -194,40 +197,65 @@ struct Emitter {
       f += ind + "  for (px = 0; px < " + str(y.w) + "; px++) {\n";
       ind += "  ";
     }
-    f += ind + A + " best = 0;\n";
-    f += ind + "for (dy = 0; dy < " + P + "; dy++)\n";
-    f += ind + "  for (dx = 0; dx < " + P + "; dx++) {\n";
-    const std::string in2 = ind + "    ";
-    f += in2 + "const int y0 = (py * " + P + " + dy) * " + S + " - " + str(l.pad) + ", x0 = (px * " + P + " + dx) * " + S +
-         " - " + str(l.pad) + ";\n";
-    f += in2 + A + " acc = 0;\n";
-    if (l.pad) {
-      f += in2 + "for (c = 0; c < " + str(l.in_c) + "; c++)\n";
-      f += in2 + "  for (i = 0; i < " + K + "; i++) {\n";
-      const std::string in3 = in2 + "    ";
-      f += in3 + "if (y0 + i < 0 || y0 + i >= " + H + ") continue;\n";
-      f += in3 + "for (j = 0; j < " + K + "; j++) {\n";
-      f += in3 + "  if (x0 + j < 0 || x0 + j >= " + W + ") continue;\n";
-      const std::string xv = "x[(c * " + H + " + y0 + i) * " + W + " + x0 + j]";
-      const std::string wv = "w[(c * " + K + " + i) * " + K + " + j]";
-      f += in3 + "  acc += " + wv + " * " + (int8() ? "(" + xv + " - (" + str(z_in) + "))" : xv) + ";\n";
-      f += in3 + "}\n";
-      f += in2 + "  }\n";
+    auto better = [&](const std::string& a) {
+      return any_min ? "(" + id + "_mp[o] ? " + a + " < best : " + a + " > best)" : a + " > best";
+    };
+    if (together) {
+      // window (dy, dx) starts dy * stride rows and dx * stride columns after window (0, 0);
+      // accumulator a<dy * pool + dx> gets the same additions in the same order as the loops
+      const int n = l.pool * l.pool;
+      f += ind + "const " + T + "* xc = x + py * " + str((int64_t)l.pool * l.stride * x.w) + " + px * " +
+           str((int64_t)l.pool * l.stride) + ";\n";
+      f += ind + "const " + T + "* wp = w;\n";
+      f += ind + A + " best";
+      for (int a = 0; a < n; a++) f += ", a" + str(a) + " = 0";
+      f += ";\n";
+      f += ind + "for (c = 0; c < " + str(l.in_c) + "; c++, xc += " + str((int64_t)x.h * x.w) + ")\n";
+      f += ind + "  for (i = 0; i < " + K + "; i++, wp += " + K + ") {\n";
+      f += ind + "    const " + T + "* const xr = xc + i * " + W + ";\n";
+      for (int j = 0; j < l.k; j++) {
+        f += ind + "   ";
+        for (int a = 0; a < n; a++) {
+          const int64_t off = (int64_t)(a / l.pool) * l.stride * x.w + (int64_t)(a % l.pool) * l.stride + j;
+          f += " a" + str(a) + " += wp[" + str(j) + "] * xr[" + str(off) + "];";
+        }
+        f += "\n";
+      }
+      f += ind + "  }\n";
+      f += ind + "best = a0;\n";
+      for (int a = 1; a < n; a++) f += ind + "if (" + better("a" + str(a)) + ") best = a" + str(a) + ";\n";
     } else {
-      // the window's rows by pointer, the weights in storage order, each row's k products
-      // written out (the same additions in the same order as the loops; the zero point is
-      // in the bias)
-      f += in2 + "const " + T + "* xc = x + y0 * " + W + " + x0;\n";
-      f += in2 + "const " + T + "* wp = w;\n";
-      f += in2 + "for (c = 0; c < " + str(l.in_c) + "; c++, xc += " + str((int64_t)x.h * x.w) + ")\n";
-      f += in2 + "  for (i = 0; i < " + K + "; i++, wp += " + K + ") {\n";
-      f += in2 + "    const " + T + "* const xr = xc + i * " + W + ";\n";
-      for (int j = 0; j < l.k; j++) f += in2 + "    acc += wp[" + str(j) + "] * xr[" + str(j) + "];\n";
-      f += in2 + "  }\n";
+      f += ind + A + " best = 0;\n";
+      f += ind + "for (dy = 0; dy < " + P + "; dy++)\n";
+      f += ind + "  for (dx = 0; dx < " + P + "; dx++) {\n";
+      const std::string in2 = ind + "    ";
+      f += in2 + "const int y0 = (py * " + P + " + dy) * " + S + " - " + str(l.pad) + ", x0 = (px * " + P + " + dx) * " +
+           S + " - " + str(l.pad) + ";\n";
+      f += in2 + A + " acc = 0;\n";
+      if (l.pad) {
+        f += in2 + "for (c = 0; c < " + str(l.in_c) + "; c++)\n";
+        f += in2 + "  for (i = 0; i < " + K + "; i++) {\n";
+        const std::string in3 = in2 + "    ";
+        f += in3 + "if (y0 + i < 0 || y0 + i >= " + H + ") continue;\n";
+        f += in3 + "for (j = 0; j < " + K + "; j++) {\n";
+        f += in3 + "  if (x0 + j < 0 || x0 + j >= " + W + ") continue;\n";
+        const std::string xv = "x[(c * " + H + " + y0 + i) * " + W + " + x0 + j]";
+        const std::string wv = "w[(c * " + K + " + i) * " + K + " + j]";
+        f += in3 + "  acc += " + wv + " * " + (int8() ? "(" + xv + " - (" + str(z_in) + "))" : xv) + ";\n";
+        f += in3 + "}\n";
+        f += in2 + "  }\n";
+      } else {
+        f += in2 + "const " + T + "* xc = x + y0 * " + W + " + x0;\n";
+        f += in2 + "const " + T + "* wp = w;\n";
+        f += in2 + "for (c = 0; c < " + str(l.in_c) + "; c++, xc += " + str((int64_t)x.h * x.w) + ")\n";
+        f += in2 + "  for (i = 0; i < " + K + "; i++, wp += " + K + ") {\n";
+        f += in2 + "    const " + T + "* const xr = xc + i * " + W + ";\n";
+        for (int j = 0; j < l.k; j++) f += in2 + "    acc += wp[" + str(j) + "] * xr[" + str(j) + "];\n";
+        f += in2 + "  }\n";
+      }
+      f += in2 + "if ((dy == 0 && dx == 0) || " + better("acc") + ") best = acc;\n";
+      f += ind + "  }\n";
     }
-    const std::string cmp = any_min ? "(" + id + "_mp[o] ? acc < best : acc > best)" : "acc > best";
-    f += in2 + "if ((dy == 0 && dx == 0) || " + cmp + ") best = acc;\n";
-    f += ind + "  }\n";
     if (int8()) {
       const QuantLayer& ql = q->layers[li];
       f += ind + "{\n";

@@ -88,7 +88,10 @@ Tensor param(const MultiTaskModel& m, const std::string& name) {
 
 // Make an MDMTN look like a Chebyshev-AL result: zero groups (whole channels and single
 // positions), a zero Linear row, tied columns and tied filters, alpha away from (1, 0).
+// P = positions per channel of trunk.fc's input (16 at 28x28), Q = of the monitors' (144).
 void sparsify(Mdmtn& m) {
+  const int P = m.trunk->fc->in_features / 20, Q = m.head_list()[0]->monitor->fc->in_features / 20;
+  const int F = P * 20, M = Q * 20;
   float* a0 = param(m, "heads.0.alpha").data();
   a0[0] = 0.7f, a0[1] = 0.4f;
   float* a1 = param(m, "heads.1.alpha").data();
@@ -98,23 +101,24 @@ void sparsify(Mdmtn& m) {
   std::fill_n(c2.data() + 3 * 250, 250, 0.f);
   std::fill_n(c2.data() + 7 * 250, 250, 0.f);
   std::copy_n(c2.data() + 8 * 250, 250, c2.data() + 9 * 250);
-  // trunk.fc [50, 320]: channel 5's 16 columns zero (-> conv2 channel 5 goes), columns 100..103
-  // zero (positions of channel 6), column 200 = column 201 (tied), row 4 zero (a constant unit)
+  // trunk.fc [50, 20 P]: channel 5's P columns zero (-> conv2 channel 5 goes), the first
+  // positions of channel 6 zero, the last two columns tied, row 4 zero (a constant unit)
   Tensor fc = param(m, "trunk.fc.weight");
+  const int zp = std::min(4, P - 1);  // positions of channel 6 zeroed (the channel stays)
   for (int o = 0; o < 50; o++) {
-    float* r = fc.data() + o * 320;
-    std::fill_n(r + 5 * 16, 16, 0.f);
-    std::fill_n(r + 100, 4, 0.f);
-    r[201] = r[200];
+    float* r = fc.data() + o * F;
+    std::fill_n(r + 5 * P, P, 0.f);
+    std::fill_n(r + 6 * P, zp, 0.f);
+    r[F - 1] = r[F - 2];
   }
-  std::fill_n(fc.data() + 4 * 320, 320, 0.f);
-  // heads.0.monitor.fc [50, 2880]: channel 2's 144 columns zero (-> monitor.conv channel 2
-  // goes), half of channel 3's positions zero
+  std::fill_n(fc.data() + 4 * F, F, 0.f);
+  // heads.0.monitor.fc [50, 20 Q]: channel 2's Q columns zero (-> monitor.conv channel 2
+  // goes), every other position of channel 3 zero
   Tensor mf = param(m, "heads.0.monitor.fc.weight");
   for (int o = 0; o < 50; o++) {
-    float* r = mf.data() + o * 2880;
-    std::fill_n(r + 2 * 144, 144, 0.f);
-    for (int p = 0; p < 144; p += 2) r[3 * 144 + p] = 0.f;
+    float* r = mf.data() + o * M;
+    std::fill_n(r + 2 * Q, Q, 0.f);
+    for (int p = 0; p < Q; p += 2) r[3 * Q + p] = 0.f;
   }
 }
 
@@ -330,15 +334,17 @@ TEST_CASE("export: the generated C compiles warning-free and matches its oracles
     return;
   }
   manual_seed(10);
-  auto m = std::dynamic_pointer_cast<Mdmtn>(make_model("mdmtn", kTasks, {1, 28, 28}));
+  // 16x16 images keep the C files small (MDMTN's monitors read 20x6x6, its trunk.fc 20x1x1)
+  const Shape chw = {1, 16, 16};
+  auto m = std::dynamic_pointer_cast<Mdmtn>(make_model("mdmtn", kTasks, chw));
   m->eval();
   sparsify(*m);
-  auto lenet = make_model("multilenet", kTasks, {1, 28, 28});
+  auto lenet = make_model("multilenet", kTasks, chw);
   lenet->eval();
-  const MultiImageSet s = random_set(6, {1, 28, 28}, 15);
+  const MultiImageSet s = random_set(6, chw, 15);
   cli::TempDir tmp("/tmp/mtl-export-test-");
   for (MultiTaskModel* model : {(MultiTaskModel*)m.get(), lenet.get()}) {
-    LayerGraph g = layer_graph(*model, {1, 28, 28});
+    LayerGraph g = layer_graph(*model, chw);
     prune_graph(g);
     std::vector<std::vector<float>> imgs;
     std::vector<const float*> calib;

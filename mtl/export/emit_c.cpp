@@ -111,7 +111,9 @@ struct Emitter {
         for (int v : l.in) n += g.values[(size_t)v].size();
         bufs.push_back({"cat" + str((int64_t)i), n * eb, (int)i + 1, (int)i + 1, eb, -1});
       }
-      if (int8()) bufs.push_back({"acc" + str((int64_t)i), 4 * (int64_t)l.outputs(), (int)i + 1, (int)i + 1, 4, -1});
+      if (int8())
+        bufs.push_back({"acc" + str((int64_t)i), 4 * (int64_t)l.outputs() * q->layers[i].segments(), (int)i + 1,
+                        (int)i + 1, 4, -1});
     }
     plan = plan_arena(bufs);
     plan.bytes = (plan.bytes + 3) / 4 * 4;
@@ -123,6 +125,17 @@ struct Emitter {
     return int8() ? "a + " + str(off) : "a + " + str(off / 4);
   }
   std::string value_ptr(int v) const { return (v == 0 && !int8()) ? "input" : at("v" + str(v)); }
+
+  // " /* 10x12x12 -> 20x4x4 */": what a call reads and writes (stored elements)
+  std::string shape_comment(const GraphLayer& l) const {
+    auto shape = [&](int v) {
+      const GraphValue& x = g.values[(size_t)v];
+      return x.pos.empty() ? (x.h * x.w == 1 ? str(x.c) : str(x.c) + "x" + str(x.h) + "x" + str(x.w)) : str(x.size());
+    };
+    std::string in;
+    for (int v : l.in) in += (in.empty() ? "" : " + ") + shape(v);
+    return " /* " + (in.empty() ? std::string("nothing") : in) + " -> " + shape(l.out) + " */";
+  }
 
   // ---- conv ----------------------------------------------------------------------
   void conv(size_t li) {
@@ -272,7 +285,7 @@ struct Emitter {
     f += "    }\n";
     f += "  }\n}\n\n";
     functions += f;
-    calls += "  " + id + "(" + value_ptr(l.in[0]) + ", " + value_ptr(l.out) + ");\n";
+    calls += "  " + id + "(" + value_ptr(l.in[0]) + ", " + value_ptr(l.out) + ");" + shape_comment(l) + "\n";
   }
 
   // ---- linear --------------------------------------------------------------------
@@ -321,12 +334,13 @@ struct Emitter {
     for (int v : l.in) in_size += g.values[(size_t)v].size();
 
     const std::string T = elem();
-    const int32_t zin = int8() && !l.in.empty() ? q->values[(size_t)l.in[0]].zero_point : 0;
-    const std::string xval = [&](const std::string& e) { return int8() ? "(x[" + e + "] - (" + str(zin) + "))" : "x[" + e + "]"; }("@");
-    auto X = [&](const std::string& e) {
-      std::string s = xval;
-      return s.replace(s.find('@'), 1, e);
-    };
+    // int8: one accumulator per input segment, each with its zero point (quantize.h)
+    const int S = int8() ? q->layers[li].segments() : 1;
+    if (S > 1) {
+      const QuantLayer& ql = q->layers[li];
+      arrays.ints("int32_t", 4, id + "_sm", std::vector<int64_t>(ql.seg_multiplier.begin(), ql.seg_multiplier.end()));
+      arrays.ints("int8_t", 1, id + "_ss", std::vector<int64_t>(ql.seg_shift.begin(), ql.seg_shift.end()));
+    }
     std::string f;
     f += "/* " + l.name + ": linear " + str(in_size) + "->" + str(O) +
          (identity ? "" : single ? ", " + str(J) + " columns read" : ", " + str(J) + " columns (tied ones summed)") +
@@ -336,9 +350,17 @@ struct Emitter {
     f += J > 0 ? "  int o, j;\n" : "  int o;\n";
     const std::string acc = int8() ? "acc" : "y";
     const std::string A = int8() ? "int32_t" : "float";
-    f += "  for (o = 0; o < " + str(O) + "; o++) " + acc + "[o] = " + id + "_b[o];\n";
-    if (J > 0) {
-      f += "  for (j = 0; j < " + str(J) + "; j++) {\n";
+    if (S == 1) f += "  for (o = 0; o < " + str(O) + "; o++) " + acc + "[o] = " + id + "_b[o];\n";
+    else f += "  for (o = 0; o < " + str(S * O) + "; o++) acc[o] = 0;\n";
+    for (int sg = 0; sg < S; sg++) {
+      const int j0 = S == 1 ? 0 : q->layers[li].seg_columns[(size_t)sg];
+      const int j1 = S == 1 ? J : q->layers[li].seg_columns[(size_t)sg + 1];
+      if (j1 <= j0) continue;
+      const int32_t zin = int8() && !l.in.empty() ? q->values[(size_t)l.in[(size_t)sg]].zero_point : 0;
+      // input element e as the column sums it: x[e], or x[e] - z_in in int8
+      auto X = [&](const std::string& e) { return int8() ? "(x[" + e + "] - (" + str(zin) + "))" : "x[" + e + "]"; };
+      if (S > 1) f += "  /* segment " + str(sg) + ": " + g.values[(size_t)l.in[(size_t)sg]].name + " */\n";
+      f += "  for (j = " + str(j0) + "; j < " + str(j1) + "; j++) {\n";
       if (identity) {
         f += "    const " + A + " xj = " + X("j") + ";\n";
       } else if (single) {
@@ -351,9 +373,19 @@ struct Emitter {
       f += "    {\n";
       f += "      const " + std::string(int8() ? "int8_t" : "float") + "* w = " + id + "_w + j * " + str(O) + ";\n";
       f += "      if (xj == 0) continue;\n";
-      f += "      for (o = 0; o < " + str(O) + "; o++) " + acc + "[o] += w[o] * xj;\n";
+      f += "      for (o = 0; o < " + str(O) + "; o++) " + acc + "[" + (sg ? str((int64_t)sg * O) + " + o" : "o") +
+           "] += w[o] * xj;\n";
       f += "    }\n";
       f += "  }\n";
+    }
+    if (S > 1) {
+      f += "  for (o = 0; o < " + str(O) + "; o++) /* each segment's sum to the finest scale, with the bias */\n";
+      f += "    acc[o] = " + id + "_b[o]";
+      for (int sg = 0; sg < S; sg++) {
+        const std::string k = sg ? str((int64_t)sg * O) + " + o" : "o";
+        f += " + requantize(acc[" + k + "], " + id + "_sm[" + k + "], " + id + "_ss[" + k + "])";
+      }
+      f += ";\n";
     }
     if (int8()) {
       const QuantLayer& ql = q->layers[li];
@@ -390,7 +422,8 @@ struct Emitter {
       xptr = l.in.empty() ? value_ptr(0) : value_ptr(l.in[0]);
     }
     const std::string yptr = output ? "outputs + " + str(g.output_offset(l.task)) : value_ptr(l.out);
-    calls += "  " + id + "(" + xptr + ", " + yptr + (int8() ? ", (int32_t*)(void*)(" + at("acc" + str((int64_t)li)) + ")" : "") + ");\n";
+    calls += "  " + id + "(" + xptr + ", " + yptr + (int8() ? ", (int32_t*)(void*)(" + at("acc" + str((int64_t)li)) + ")" : "") +
+             ");" + shape_comment(l) + "\n";
     if (output && l.log_softmax && !int8()) calls += "  log_softmax(" + yptr + ", " + str(O) + ");\n";
   }
 

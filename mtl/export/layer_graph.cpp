@@ -59,6 +59,23 @@ int LayerGraph::producer(int v) const {
   return -1;
 }
 
+std::vector<int64_t> LayerGraph::segment_starts(const GraphLayer& l) const {
+  std::vector<int64_t> b;
+  int64_t n = 0;
+  for (int v : l.in) {
+    b.push_back(n);
+    n += values[(size_t)v].size();
+  }
+  return b;
+}
+
+int LayerGraph::segment_of_input(const GraphLayer& l, int64_t i) const {
+  const std::vector<int64_t> b = segment_starts(l);
+  int s = 0;
+  while (s + 1 < (int)b.size() && i >= b[(size_t)s + 1]) s++;
+  return s;
+}
+
 int64_t LayerGraph::params() const {
   int64_t n = 0;
   for (const auto& l : layers) n += l.params();
@@ -119,10 +136,16 @@ void LayerGraph::validate() const {
       int64_t in_size = 0;
       for (int v : l.in) in_size += values[(size_t)v].size();
       if ((int64_t)l.W.size() != (int64_t)l.outputs() * l.columns()) fail(n + ": weight size");
+      int last_segment = 0;
       for (const auto& c : l.cols) {
         if (c.empty()) fail(n + ": a column reads nothing");
         for (int i : c)
           if (i < 0 || i >= in_size) fail(n + ": column index " + std::to_string(i) + " outside the input");
+        const int seg = segment_of_input(l, c[0]);
+        for (int i : c)
+          if (segment_of_input(l, i) != seg) fail(n + ": a column sums inputs of two segments");
+        if (seg < last_segment) fail(n + ": columns out of segment order");
+        last_segment = seg;
       }
     }
     if (l.task >= 0) {

@@ -10,10 +10,11 @@
 //           computed directly. A folded BatchNorm with a negative scale a turns the
 //           channel's max-pool into a min-pool (a * max(x) + c = min(a * x + c)).
 //   Linear  y[o] = act(b[o] + sum_j W[o, j] * sum_{i in cols[j]} x[i])
-//           x is the concatenation of the input values (each flattened C*H*W, or its
-//           stored elements); cols[j] lists the input elements column j reads: one
-//           element when dense, several after tied columns are merged, and inputs no
-//           column reads are simply not read.
+//           x is the concatenation of the input values, the "segments" (each flattened
+//           C*H*W, or its stored elements); cols[j] lists the input elements column j
+//           reads: one element when dense, several after tied columns are merged (always
+//           within one segment), and inputs no column reads are simply not read. The
+//           columns are ordered by segment.
 // A value is a C x H x W activation; a vector is C x 1 x 1. After structural pruning a
 // conv output may keep only some positions of a channel (its consumer is a Linear that
 // reads only those): pos[ch] lists them and the stored layout is channel after channel,
@@ -96,6 +97,10 @@ struct LayerGraph {
   int producer(int v) const;  // -1 for the input
   int64_t params() const;
   int64_t macs() const;       // multiply-adds of one inference (conv: every pooled window)
+  // A Linear's segments: where each input value starts in the concatenated input, and the
+  // segment of input element i (an index into the concatenation).
+  std::vector<int64_t> segment_starts(const GraphLayer& l) const;
+  int segment_of_input(const GraphLayer& l, int64_t i) const;
   // Throws mt::Error when the graph is malformed (sizes, indices, orders): every
   // transformation keeps it valid, and the tests call this after each.
   void validate() const;

@@ -17,17 +17,6 @@ bool is_zero(const float* p, int64_t n) {
   return true;
 }
 
-// Where each input segment of a Linear starts in its concatenated input.
-std::vector<int64_t> segment_bases(const LayerGraph& g, const GraphLayer& l) {
-  std::vector<int64_t> b;
-  int64_t n = 0;
-  for (int v : l.in) {
-    b.push_back(n);
-    n += g.values[(size_t)v].size();
-  }
-  return b;
-}
-
 int segment_of(const GraphLayer& l, int v) {
   for (size_t s = 0; s < l.in.size(); s++)
     if (l.in[s] == v) return (int)s;
@@ -59,7 +48,7 @@ std::vector<bool> needed_elements(const LayerGraph& g, int v) {
   for (int li : g.consumers(v)) {
     const GraphLayer& l = g.layers[(size_t)li];
     if (l.kind == LayerKind::Linear) {
-      const int64_t B = segment_bases(g, l)[(size_t)segment_of(l, v)];
+      const int64_t B = g.segment_starts(l)[(size_t)segment_of(l, v)];
       for (const auto& col : l.cols)
         for (int i : col)
           if (i >= B && i < B + n) need[(size_t)(i - B)] = true;
@@ -100,7 +89,7 @@ void remove_elements(LayerGraph& g, int v, const std::vector<bool>& keep, PruneR
   for (int li : g.consumers(v)) {
     GraphLayer& l = g.layers[(size_t)li];
     if (l.kind == LayerKind::Linear) {
-      const std::vector<int64_t> old_b = segment_bases(g, l);
+      const std::vector<int64_t> old_b = g.segment_starts(l);
       const int s = segment_of(l, v);
       const int64_t B = old_b[(size_t)s], n = (int64_t)keep.size(), shrink = n - kept;
       for (auto& col : l.cols)
@@ -262,7 +251,7 @@ bool fold_constants(LayerGraph& g, int v, PruneReport& r) {
   for (int li : g.consumers(v)) {
     GraphLayer& l = g.layers[(size_t)li];
     if (l.kind == LayerKind::Linear) {
-      const int64_t B = segment_bases(g, l)[(size_t)segment_of(l, v)], n = val.size();
+      const int64_t B = g.segment_starts(l)[(size_t)segment_of(l, v)], n = val.size();
       const int O = l.outputs(), J = l.columns();
       for (int j = 0; j < J; j++) {
         auto& col = l.cols[(size_t)j];
@@ -321,16 +310,18 @@ bool remove_dead(LayerGraph& g, int v, PruneReport& r) {
   return true;
 }
 
-// Bitwise-equal Linear columns become one column reading the sum of their inputs.
+// Bitwise-equal Linear columns of one segment become one column reading the sum of their
+// inputs (within a segment: int8 gives each segment its own scale).
 void merge_tied_columns(LayerGraph& g, PruneReport& r) {
   for (GraphLayer& l : g.layers) {
     if (l.kind != LayerKind::Linear) continue;
     const int O = l.outputs(), J = l.columns();
-    std::map<std::vector<uint32_t>, int> first;  // column bits -> the column kept
+    std::map<std::vector<uint32_t>, int> first;  // segment and column bits -> the column kept
     std::vector<int> target((size_t)J);
     for (int j = 0; j < J; j++) {
-      std::vector<uint32_t> bits((size_t)O);
-      for (int o = 0; o < O; o++) std::memcpy(&bits[(size_t)o], &l.W[(size_t)((int64_t)o * J + j)], 4);
+      std::vector<uint32_t> bits((size_t)O + 1);
+      bits[0] = (uint32_t)g.segment_of_input(l, l.cols[(size_t)j][0]);
+      for (int o = 0; o < O; o++) std::memcpy(&bits[(size_t)o + 1], &l.W[(size_t)((int64_t)o * J + j)], 4);
       target[(size_t)j] = first.emplace(bits, j).first->second;
     }
     if ((int)first.size() == J) continue;

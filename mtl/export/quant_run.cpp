@@ -66,14 +66,28 @@ std::vector<float> run_graph_int8(const LayerGraph& g, const QuantGraph& q, cons
     } else {
       std::vector<int8_t> x;
       for (int v : l.in) x.insert(x.end(), val[(size_t)v].begin(), val[(size_t)v].end());
-      const int32_t z_in = l.in.empty() ? 0 : q.values[(size_t)l.in[0]].zero_point;
-      const int O = l.outputs(), J = l.columns();
-      std::vector<int32_t> acc(ql.bias);
-      for (int j = 0; j < J; j++) {
-        int32_t xj = 0;
-        for (int i : l.cols[(size_t)j]) xj += (int32_t)x[(size_t)i] - z_in;
-        if (xj == 0) continue;
-        for (int o = 0; o < O; o++) acc[(size_t)o] += (int32_t)ql.W[(size_t)((int64_t)o * J + j)] * xj;
+      const int O = l.outputs(), J = l.columns(), S = ql.segments();
+      // one accumulator per segment (the bias in it when there is one segment)
+      std::vector<int32_t> acc(S == 1 ? ql.bias : std::vector<int32_t>((size_t)S * O, 0));
+      for (int sg = 0; sg < S; sg++) {
+        const int j0 = S == 1 ? 0 : ql.seg_columns[(size_t)sg], j1 = S == 1 ? J : ql.seg_columns[(size_t)sg + 1];
+        const int32_t z_in = l.in.empty() ? 0 : q.values[(size_t)l.in[(size_t)sg]].zero_point;
+        int32_t* a = acc.data() + (size_t)sg * O;
+        for (int j = j0; j < j1; j++) {
+          int32_t xj = 0;
+          for (int i : l.cols[(size_t)j]) xj += (int32_t)x[(size_t)i] - z_in;
+          if (xj == 0) continue;
+          for (int o = 0; o < O; o++) a[o] += (int32_t)ql.W[(size_t)((int64_t)o * J + j)] * xj;
+        }
+      }
+      if (S > 1) {  // to the finest scale, with the bias
+        std::vector<int32_t> sum(ql.bias);
+        for (int sg = 0; sg < S; sg++)
+          for (int o = 0; o < O; o++) {
+            const size_t k = (size_t)(sg * O + o);
+            sum[(size_t)o] += multiply_by_quantized_multiplier(acc[k], ql.seg_multiplier[k], ql.seg_shift[k]);
+          }
+        acc = sum;
       }
       if (l.task >= 0) {
         float* dst = outputs.data() + g.output_offset(l.task);

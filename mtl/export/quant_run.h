@@ -6,6 +6,8 @@
 //   Conv    acc = sum_{c,i,j} w_q (x_q - z_in) per pooled window; best = max (min) over the
 //           window; q = clamp(z_out + requant(best + bias), act_min, 127)
 //   Linear  acc[o] = bias[o] + sum_j w_q[o, j] x_j, x_j = sum_{i in cols[j]} (x_q[i] - z_in);
+//           with several segments, acc_s[o] = sum over segment s's columns (its own z_in) and
+//           acc[o] = bias[o] + sum_s requant_s(acc_s[o]);
 //           hidden: q = clamp(z_out + requant(acc), act_min, 127); task output: (float)acc * s
 #pragma once
 #include <cstdint>

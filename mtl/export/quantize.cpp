@@ -77,11 +77,6 @@ QParams choose_qparams(Range r) {
   return q;
 }
 
-int find(std::vector<int>& parent, int v) {
-  while (parent[(size_t)v] != v) v = parent[(size_t)v] = parent[(size_t)parent[(size_t)v]];
-  return v;
-}
-
 // Per-row symmetric int8 of `rows` rows of `per` weights.
 void quantize_rows(const std::vector<float>& W, int rows, int64_t per, std::vector<int8_t>& q, std::vector<float>& s) {
   q.assign(W.size(), 0);
@@ -118,39 +113,65 @@ QuantGraph quantize_graph(const LayerGraph& g, const std::vector<const float*>& 
     for (size_t v = 0; v < V; v++)
       for (float x : a.values[v]) range[v].add(x);
   }
-  // values read together by one Linear share their parameters
-  std::vector<int> parent(V);
-  std::iota(parent.begin(), parent.end(), 0);
-  for (const GraphLayer& l : g.layers)
-    for (size_t s = 1; s < l.in.size(); s++) parent[(size_t)find(parent, l.in[s])] = find(parent, l.in[0]);
-  std::vector<Range> joint(V);
-  for (size_t v = 0; v < V; v++) joint[(size_t)find(parent, (int)v)].add(range[v]);
   QuantGraph q;
   q.calibration_images = (int)calibration.size();
-  for (size_t v = 0; v < V; v++) q.values.push_back(choose_qparams(joint[(size_t)find(parent, (int)v)]));
+  for (size_t v = 0; v < V; v++) q.values.push_back(choose_qparams(range[v]));
 
   for (const GraphLayer& l : g.layers) {
     QuantLayer ql;
-    const QParams in = q.values[(size_t)l.in.empty() ? 0 : (size_t)l.in[0]];
     const QParams out = q.values[(size_t)l.out];
     const int O = l.outputs();
-    // per-output weight scale
-    std::vector<float> ws((size_t)O);
+    std::vector<double> unit((size_t)O);  // the accumulator's scale per output
     if (l.kind == LayerKind::Conv) {
+      const QParams in = q.values[(size_t)l.in[0]];
       quantize_rows(l.W, l.filters(), (int64_t)l.in_c * l.k * l.k, ql.W, ql.w_scale);
-      for (int o = 0; o < O; o++) ws[(size_t)o] = ql.w_scale[(size_t)l.filter_of[(size_t)o]];
+      for (int o = 0; o < O; o++) unit[(size_t)o] = (double)in.scale * ql.w_scale[(size_t)l.filter_of[(size_t)o]];
     } else {
-      quantize_rows(l.W, O, l.columns(), ql.W, ql.w_scale);
-      ws = ql.w_scale;
+      // the columns of each segment, and each segment's part of a row quantised on its own
+      const int J = l.columns(), S = std::max<int>(1, (int)l.in.size());
+      ql.seg_columns.assign((size_t)S + 1, J);
+      ql.seg_columns[0] = 0;
+      for (int j = J - 1; j >= 0; j--) {
+        const int seg = g.segment_of_input(l, l.cols[(size_t)j][0]);
+        for (int t = 1; t <= seg; t++) ql.seg_columns[(size_t)t] = std::min(ql.seg_columns[(size_t)t], j);
+      }
+      ql.W.assign(l.W.size(), 0);
+      ql.w_scale.assign((size_t)S * O, 1.f);
+      auto s_in = [&](int sg) { return l.in.empty() ? 1.f : q.values[(size_t)l.in[(size_t)sg]].scale; };
+      for (int o = 0; o < O; o++) {
+        for (int sg = 0; sg < S; sg++) {
+          const int j0 = ql.seg_columns[(size_t)sg], j1 = ql.seg_columns[(size_t)sg + 1];
+          const std::vector<float> part(l.W.begin() + (int64_t)o * J + j0, l.W.begin() + (int64_t)o * J + j1);
+          std::vector<int8_t> pq;
+          std::vector<float> ps;
+          quantize_rows(part, 1, j1 - j0, pq, ps);
+          std::copy(pq.begin(), pq.end(), ql.W.begin() + (int64_t)o * J + j0);
+          ql.w_scale[(size_t)(sg * O + o)] = ps[0];
+          // the accumulator's scale: the finest among the segments the row reads
+          const bool reads = std::any_of(part.begin(), part.end(), [](float w) { return w != 0.f; });
+          const double u = (double)s_in(sg) * ps[0];
+          if (reads && (unit[(size_t)o] == 0 || u < unit[(size_t)o])) unit[(size_t)o] = u;
+        }
+        if (unit[(size_t)o] == 0) unit[(size_t)o] = s_in(0);  // a row reading nothing: the bias alone
+      }
+      if (S > 1)
+        for (int sg = 0; sg < S; sg++)
+          for (int o = 0; o < O; o++) {
+            const double u = (double)q.values[(size_t)l.in[(size_t)sg]].scale * ql.w_scale[(size_t)(sg * O + o)];
+            int32_t m0, sh;
+            quantize_multiplier(u / unit[(size_t)o], &m0, &sh);
+            ql.seg_multiplier.push_back(m0);
+            ql.seg_shift.push_back(sh);
+          }
+      if (S == 1) ql.seg_columns.clear();
     }
     for (int o = 0; o < O; o++) {
-      const double acc_scale = (double)in.scale * (double)ws[(size_t)o];
-      ql.bias.push_back(quantize_bias(l.b[(size_t)o], acc_scale));
+      ql.bias.push_back(quantize_bias(l.b[(size_t)o], unit[(size_t)o]));
       if (l.task >= 0) {
-        ql.out_scale.push_back((float)acc_scale);
+        ql.out_scale.push_back((float)unit[(size_t)o]);
       } else {
         int32_t m0, sh;
-        quantize_multiplier(acc_scale / (double)out.scale, &m0, &sh);
+        quantize_multiplier(unit[(size_t)o] / (double)out.scale, &m0, &sh);
         ql.multiplier.push_back(m0);
         ql.shift.push_back(sh);
       }

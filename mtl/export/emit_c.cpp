@@ -410,10 +410,10 @@ struct Emitter {
     if (l.in.size() > 1) {
       const std::string cat = at("cat" + str((int64_t)li));
       int64_t off = 0;
-      calls += "  {\n    int i;\n";
+      calls += "  {\n    int k;\n";
       for (int v : l.in) {
         const int64_t n = g.values[(size_t)v].size();
-        calls += "    for (i = 0; i < " + str(n) + "; i++) (" + cat + ")[" + str(off) + " + i] = (" + value_ptr(v) + ")[i];\n";
+        calls += "    for (k = 0; k < " + str(n) + "; k++) (" + cat + ")[" + str(off) + " + k] = (" + value_ptr(v) + ")[k];\n";
         off += n;
       }
       calls += "  }\n";

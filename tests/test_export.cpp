@@ -21,6 +21,7 @@
 #include "mtl/export/graph_run.h"
 #include "mtl/export/layer_graph.h"
 #include "mtl/export/memory_plan.h"
+#include "mtl/export/model_file.h"
 #include "mtl/export/prune.h"
 #include "mtl/export/quant_run.h"
 #include "mtl/export/quantize.h"
@@ -444,7 +445,7 @@ TEST_CASE("export: mtl export writes the files, refuses bad inputs with one line
     mask.dtype = "I64";
     mask.shape = {2};
     mask.i64 = {3, 4};  // trunk.conv2 filter 3 is zero, filter 4 is not
-    f.tensors["mask.trunk.conv2.weight"] = mask;
+    f.tensors["extra.mask.trunk.conv2.weight"] = mask;
     save_safetensors((tmp / "bad_mask.safetensors").string(), f);
   }
   r = cli::run_mtl(tmp, {"export", "--weights", (tmp / "bad_mask.safetensors").string(), "--out", out.string(),
@@ -459,6 +460,44 @@ TEST_CASE("export: mtl export writes the files, refuses bad inputs with one line
   r = cli::run_mtl(tmp, {"export", "--weights", w, "--out", out.string(), "--calib", "5"});
   cli::check_one_error(r, 2, "--calib is only used with --int8");
   nothing_written(r);
+}
+
+TEST_CASE("export: a checkpoint's tying must hold in its weights") {
+  cli::TempDir tmp("/tmp/mtl-export-tie-");
+  manual_seed(14);
+  auto m = std::dynamic_pointer_cast<Mdmtn>(make_model("mdmtn", kTasks, {1, 28, 28}));
+  sparsify(*m);  // trunk.conv2 filters 3 and 7 zero, 9 = 8
+  const std::string w = (tmp / "m.safetensors").string();
+  save_like_train(w, *m, {1, 28, 28});
+  auto checkpoint_with_tie = [&](const std::vector<int64_t>& labels) {
+    const StFile plain = load_safetensors(w);
+    StFile f;
+    f.metadata = plain.metadata;
+    f.metadata["kind"] = "checkpoint";
+    for (const auto& [k, t] : plain.tensors) f.tensors["model." + k] = t;
+    StTensor tie;
+    tie.dtype = "I64";
+    tie.shape = {20};
+    tie.i64 = labels;
+    f.tensors["extra.tie.trunk.conv2.weight"] = tie;
+    const std::string path = (tmp / "ck.safetensors").string();
+    save_safetensors(path, f);
+    return path;
+  };
+  DatasetPaths paths;
+  std::vector<int64_t> labels(20);
+  for (int i = 0; i < 20; i++) labels[(size_t)i] = i;
+  labels[3] = labels[7] = -1;
+  labels[9] = 8;  // 9 = 8: holds
+  const ModelFile ok = read_model_file(checkpoint_with_tie(labels), paths);
+  CHECK(ok.tied_groups == 18);
+  labels[10] = 8;  // 10 differs from 8
+  CHECK_THROWS_WITH(read_model_file(checkpoint_with_tie(labels), paths),
+                    doctest::Contains("inconsistent tying: groups 8 and 10 of trunk.conv2.weight"));
+  labels[10] = 10;
+  labels[4] = -1;  // filter 4 is not zero
+  CHECK_THROWS_WITH(read_model_file(checkpoint_with_tie(labels), paths),
+                    doctest::Contains("group 4 of trunk.conv2.weight is marked pruned (-1)"));
 }
 
 TEST_CASE("export: the Cortex-M4 build under QEMU prints the host build's bits") {

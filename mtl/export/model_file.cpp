@@ -49,10 +49,11 @@ float parse_float(const std::string& s, const std::string& what, const std::stri
   return v;
 }
 
-// The mask and tying a checkpoint carries must hold in its weights.
-void check_sparse_state(const StFile& f, const MultiTaskModel& m, ModelFile& r) {
-  const PruneMask mask = PruneMask::load(f, "mask.", m, r.path);
-  const ParameterTying tie = ParameterTying::load(f, "tie.", m, r.path);
+// The mask and tying a checkpoint carries (its "extra.mask.*", "extra.tie.*" tensors, as
+// mtl/train/sparse_trainer.cpp saves them) must hold in its weights.
+void check_sparse_state(const StFile& f, const MultiTaskModel& m, const std::string& extra, ModelFile& r) {
+  const PruneMask mask = PruneMask::load(f, extra + "mask.", m, r.path);
+  const ParameterTying tie = ParameterTying::load(f, extra + "tie.", m, r.path);
   const std::vector<WeightGroups> gs = weight_groups(m);
   auto groups_of = [&](const std::string& name) -> const WeightGroups& {
     for (const auto& g : gs)
@@ -164,7 +165,7 @@ ModelFile read_model_file(const std::string& path, const DatasetPaths& paths) {
   check_module_st(f, *r.model, prefix, path);
   copy_module_st(f, *r.model, prefix);
   r.model->eval();
-  check_sparse_state(f, *r.model, r);
+  check_sparse_state(f, *r.model, prefix.empty() ? "" : "extra.", r);
   return r;
 }
 

@@ -8,9 +8,10 @@
 // building the dataset's test set). (This loader stands in for load_model until the
 // weight-file metadata carries the normalisation and the task kinds.)
 //
-// A prune mask ("mask.<param>", a checkpoint's) must hold: every group it lists is exactly
-// zero in the weights; tying labels ("tie.<param>") must hold: groups with one label are
-// bitwise equal, label -1 groups are zero. Otherwise the file is refused ("inconsistent").
+// A Chebyshev-AL checkpoint's prune mask ("extra.mask.<param>") must hold: every group it
+// lists is exactly zero in the weights; its tying labels ("extra.tie.<param>") too: groups
+// with one label are bitwise equal, label -1 groups are zero. Otherwise the file is
+// refused ("inconsistent").
 #pragma once
 #include <map>
 #include <memory>

@@ -109,6 +109,25 @@ int cmd_export(int argc, char** argv) {
   std::printf("  %-9s %10s %12s %12s %12s\n", "", "params", "MACs", "const bytes", "arena bytes");
   print_figures("dense", e.dense);
   print_figures("exported", e.exported);
+  // per layer: what it computes before and after pruning
+  auto layer_line = [&](const LayerGraph& g, const std::string& name) -> std::string {
+    for (const GraphLayer& l : g.layers)
+      if (l.name == name) {
+        const GraphValue& y = g.values[(size_t)l.out];
+        const std::string what = l.kind == LayerKind::Conv
+                                     ? std::to_string(l.in_c) + "->" + std::to_string(y.c) + " ch, " +
+                                           std::to_string(y.size()) + " outputs"
+                                     : std::to_string(l.columns()) + "->" + std::to_string(y.c);
+        char b[160];
+        std::snprintf(b, sizeof b, "%-24s %9lld MACs", what.c_str(), (long long)layer_macs(g, l));
+        return b;
+      }
+    return "removed";
+  };
+  if (o.prune)
+    for (const GraphLayer& l : e.dense_graph.layers)
+      std::printf("    %-22s %s  ->  %s\n", l.name.c_str(), layer_line(e.dense_graph, l.name).c_str(),
+                  layer_line(e.graph, l.name).c_str());
   const PruneReport& p = e.prune;
   std::printf("  pruning: %lld zero columns, %lld constants folded, %lld units, %lld channels and %lld positions "
               "removed, %lld tied columns and %lld tied filters merged\n",

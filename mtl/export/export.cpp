@@ -134,7 +134,8 @@ ExportResult export_model(const ExportOptions& o) {
     throw Error("export: --name '" + r.name + "' is not a C identifier (letters, digits and _, not starting with a digit)");
   check_out_dir(o.out, r.name);
 
-  const LayerGraph dense = layer_graph(*r.model.model, r.model.input_chw);
+  r.dense_graph = layer_graph(*r.model.model, r.model.input_chw);
+  const LayerGraph& dense = r.dense_graph;
   r.graph = dense;
   if (o.prune) r.prune = prune_graph(r.graph);
 

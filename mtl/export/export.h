@@ -38,6 +38,7 @@ struct ExportResult {
   std::string dir, name;
   std::vector<std::string> files;  // written, in DIR
   ModelFile model;
+  LayerGraph dense_graph;          // before pruning
   LayerGraph graph;                // as exported (pruned unless options.prune is false)
   QuantGraph quant;                // int8 only
   bool int8 = false;

@@ -21,7 +21,7 @@
 #include "mtl/export/graph_run.h"
 #include "mtl/export/layer_graph.h"
 #include "mtl/export/memory_plan.h"
-#include "mtl/export/model_file.h"
+#include "mtl/export/trained_model.h"
 #include "mtl/export/prune.h"
 #include "mtl/export/quant_run.h"
 #include "mtl/export/quantize.h"
@@ -155,6 +155,21 @@ TEST_CASE("export: the layer graph computes what the engine computes") {
     // MDMTN's output layers read [Z, M_t] with [alpha_t0 W | alpha_t1 W]: W twice, alpha_t folded in
     const int64_t extra = m->arch() == "mdmtn" ? 2 * (10 * 50 - 2) : 0;
     CHECK(g.params() == m->num_parameters() + extra);
+  }
+}
+
+TEST_CASE("export: a regression task's head is exported without log_softmax") {
+  manual_seed(5);
+  const std::vector<Task> tasks = {Task::classification("left", 10), Task::regression("ink", 2)};
+  for (const char* arch : {"multilenet", "hps"}) {
+    auto m = make_model(arch, tasks, {1, 28, 28});
+    m->eval();
+    const LayerGraph g = layer_graph(*m, {1, 28, 28});
+    REQUIRE(g.tasks.size() == 2);
+    CHECK(g.tasks[1].kind == "regression");
+    CHECK(g.tasks[1].outputs == 2);
+    CHECK(g.output_size() == 12);
+    CHECK_MESSAGE(graph_vs_engine(g, *m, random_set(3, {1, 28, 28}, 16)) <= 1e-5, arch);
   }
 }
 
@@ -484,19 +499,18 @@ TEST_CASE("export: a checkpoint's tying must hold in its weights") {
     save_safetensors(path, f);
     return path;
   };
-  DatasetPaths paths;
   std::vector<int64_t> labels(20);
   for (int i = 0; i < 20; i++) labels[(size_t)i] = i;
   labels[3] = labels[7] = -1;
   labels[9] = 8;  // 9 = 8: holds
-  const ModelFile ok = read_model_file(checkpoint_with_tie(labels), paths);
+  const TrainedModel ok = read_trained_model(checkpoint_with_tie(labels));
   CHECK(ok.tied_groups == 18);
   labels[10] = 8;  // 10 differs from 8
-  CHECK_THROWS_WITH(read_model_file(checkpoint_with_tie(labels), paths),
+  CHECK_THROWS_WITH(read_trained_model(checkpoint_with_tie(labels)),
                     doctest::Contains("inconsistent tying: groups 8 and 10 of trunk.conv2.weight"));
   labels[10] = 10;
   labels[4] = -1;  // filter 4 is not zero
-  CHECK_THROWS_WITH(read_model_file(checkpoint_with_tie(labels), paths),
+  CHECK_THROWS_WITH(read_trained_model(checkpoint_with_tie(labels)),
                     doctest::Contains("group 4 of trunk.conv2.weight is marked pruned (-1)"));
 }
 

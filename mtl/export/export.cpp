@@ -11,6 +11,7 @@
 #include "engine/error.h"
 #include "mtl/export/emit_c.h"
 #include "mtl/export/test_program.h"
+#include "mtl/train/data_sources.h"
 
 namespace mt {
 
@@ -18,22 +19,34 @@ namespace fs = std::filesystem;
 
 namespace {
 
-MultiImageSet dataset_of(const ModelFile& m, const DatasetPaths& paths, bool train) {
+// The model's input normalisation on a set, and a check that the set fits the model.
+MultiImageSet fitted(MultiImageSet s, const TrainedModel& m, const char* what) {
+  const Shape& chw = m.info().input_chw;
+  if (s.c != chw[0] || s.h != chw[1] || s.w != chw[2])
+    throw Error(m.path + ": the model reads " + shape_str(chw) + " images, the " + what + " images of dataset '" +
+                m.dataset + "' are " + std::to_string(s.c) + "x" + std::to_string(s.h) + "x" + std::to_string(s.w));
+  if (s.num_tasks() != m.model().num_tasks())
+    throw Error(m.path + ": the model has " + std::to_string(m.model().num_tasks()) + " tasks, dataset '" + m.dataset +
+                "' " + std::to_string(s.num_tasks()));
+  s.mean = m.info().input_mean;
+  s.std = m.info().input_std;
+  return s;
+}
+
+// The first n training images of the model's dataset (make_dataset's sets).
+MultiImageSet calibration_set(const TrainedModel& m, const DataConfig& data, int n) {
   const auto& names = dataset_names();
   if (std::find(names.begin(), names.end(), m.dataset) == names.end())
-    throw Error(m.path + ": the " + std::string(train ? "calibration" : "test") + " images of dataset '" + m.dataset +
-                "' cannot be read by mtl export (it reads the make_dataset sets: multimnist, mnist, ...)");
-  MultiImageSet s = make_dataset(m.dataset, train, paths, m.data_seed);
-  if ((int64_t)s.image_size() != (int64_t)m.input_chw[0] * m.input_chw[1] * m.input_chw[2] || s.c != m.input_chw[0])
-    throw Error(m.path + ": the model reads " + shape_str(m.input_chw) + " images, dataset '" + m.dataset + "' has " +
-                std::to_string(s.c) + "x" + std::to_string(s.h) + "x" + std::to_string(s.w));
-  if (s.num_tasks() != m.model->num_tasks())
-    throw Error(m.path + ": the model has " + std::to_string(m.model->num_tasks()) + " tasks, dataset '" + m.dataset +
-                "' " + std::to_string(s.num_tasks()));
-  // the model's normalisation, whatever the set says
-  s.mean = m.input_mean;
-  s.std = m.input_std;
-  return s;
+    throw Error(m.path + ": int8 calibration reads training images of " + "multimnist, multifashion, "
+                "multifashion-mnist, mnist, fashion or cifar10-mnist; this model was trained on '" + m.dataset + "'");
+  DataConfig c = data;
+  c.dataset = m.dataset;
+  c.data_seed = m.data_seed;
+  MultiImageSet train = load_train_test(c).train;
+  if (n > train.n)
+    throw Error("export: --calib " + std::to_string(n) + " is more than the " + std::to_string(train.n) +
+                " training images");
+  return fitted(take_first(train, n), m, "training");
 }
 
 // The files this export writes into DIR.
@@ -119,7 +132,11 @@ std::vector<const float*> calibration_inputs(const MultiImageSet& train, int n, 
 
 }  // namespace
 
-MultiImageSet export_test_set(const ModelFile& m, const DatasetPaths& paths) { return dataset_of(m, paths, false); }
+MultiImageSet export_test_set(const TrainedModel& m, const DataConfig& data) {
+  DataConfig c = data;
+  c.test_limit = 0;
+  return fitted(load_eval_test(m.dataset, m.loaded.metadata, c, m.data_seed, m.path), m, "test");
+}
 
 ExportResult export_model(const ExportOptions& o) {
   if (o.weights.empty()) throw Error("export: --weights FILE is required");
@@ -128,13 +145,13 @@ ExportResult export_model(const ExportOptions& o) {
   ExportResult r;
   r.int8 = o.int8;
   r.dir = o.out;
-  r.model = read_model_file(o.weights, o.paths);
-  r.name = o.name.empty() ? c_identifier(r.model.architecture) : o.name;
+  r.model = read_trained_model(o.weights);
+  r.name = o.name.empty() ? c_identifier(r.model.info().architecture) : o.name;
   if (!is_c_identifier(r.name))
     throw Error("export: --name '" + r.name + "' is not a C identifier (letters, digits and _, not starting with a digit)");
   check_out_dir(o.out, r.name);
 
-  r.dense_graph = layer_graph(*r.model.model, r.model.input_chw);
+  r.dense_graph = layer_graph(r.model.model(), r.model.info().input_chw);
   const LayerGraph& dense = r.dense_graph;
   r.graph = dense;
   if (o.prune) r.prune = prune_graph(r.graph);
@@ -144,15 +161,12 @@ ExportResult export_model(const ExportOptions& o) {
   info.source = fs::path(o.weights).filename().string();
   info.method = r.model.method;
   info.dataset = r.model.dataset;
-  info.input_mean = r.model.input_mean;
-  info.input_std = r.model.input_std;
+  info.input_mean = r.model.info().input_mean;
+  info.input_std = r.model.info().input_std;
 
   CSources dense_c, c;
   if (o.int8) {
-    const MultiImageSet train = dataset_of(r.model, o.paths, true);
-    if (o.calib > train.n)
-      throw Error("export: --calib " + std::to_string(o.calib) + " is more than the " + std::to_string(train.n) +
-                  " training images");
+    const MultiImageSet train = calibration_set(r.model, o.data, o.calib);
     std::vector<float> storage;
     const std::vector<const float*> calib = calibration_inputs(train, o.calib, storage);
     r.quant = quantize_graph(r.graph, calib);
@@ -172,7 +186,7 @@ ExportResult export_model(const ExportOptions& o) {
 
   std::vector<std::pair<std::string, std::string>> files = {{r.name + ".h", c.header}, {r.name + ".c", c.source}};
   if (o.test_images > 0) {
-    const MultiImageSet test = dataset_of(r.model, o.paths, false);
+    const MultiImageSet test = export_test_set(r.model, o.data);
     if (o.test_images > test.n)
       throw Error("export: --test-images " + std::to_string(o.test_images) + " is more than the " +
                   std::to_string(test.n) + " test images");

@@ -10,12 +10,12 @@
 #include <string>
 #include <vector>
 
-#include "datasets/catalog.h"
 #include "datasets/multi_mnist.h"
 #include "mtl/export/layer_graph.h"
-#include "mtl/export/model_file.h"
 #include "mtl/export/prune.h"
 #include "mtl/export/quantize.h"
+#include "mtl/export/trained_model.h"
+#include "mtl/train/config.h"
 
 namespace mt {
 
@@ -27,7 +27,7 @@ struct ExportOptions {
   int calib = 100;          // int8: calibration images (the first N training images)
   bool prune = true;        // false: keep the dense structure (the zeros stay)
   int test_images = 0;      // > 0: also write NAME_test.c with the first N test images
-  DatasetPaths paths;
+  DataConfig data;          // where the data is (data_dir, ...); the dataset is the file's
 };
 
 struct ExportFigures {
@@ -37,7 +37,7 @@ struct ExportFigures {
 struct ExportResult {
   std::string dir, name;
   std::vector<std::string> files;  // written, in DIR
-  ModelFile model;
+  TrainedModel model;
   LayerGraph dense_graph;          // before pruning
   LayerGraph graph;                // as exported (pruned unless options.prune is false)
   QuantGraph quant;                // int8 only
@@ -48,7 +48,8 @@ struct ExportResult {
 
 ExportResult export_model(const ExportOptions& o);
 
-// The test set of the model's dataset (make_dataset's names), for --test-images and checks.
-MultiImageSet export_test_set(const ModelFile& m, const DatasetPaths& paths);
+// The test set the model was evaluated on (load_eval_test: the file's dataset and data
+// seed), normalised as the model was trained, for --test-images and --verify.
+MultiImageSet export_test_set(const TrainedModel& m, const DataConfig& data);
 
 }  // namespace mt

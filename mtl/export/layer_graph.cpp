@@ -244,13 +244,13 @@ struct Builder {
 GraphTask task_info(const Task& t, bool log_softmax) {
   GraphTask gt;
   gt.name = t.name;
-  gt.classes = t.num_classes;
-  if (t.loss == TaskLoss::BinaryLogits) {
-    gt.outputs = 1;
-    gt.kind = "binary-logit";
+  gt.outputs = t.output_size();
+  if (t.is_regression()) {
+    gt.classes = 0;
+    gt.kind = "regression";
   } else {
-    gt.outputs = t.num_classes;
-    gt.kind = log_softmax ? "log-probabilities" : "logits";
+    gt.classes = t.num_classes;
+    gt.kind = t.loss == TaskLoss::BinaryLogits ? "binary-logit" : log_softmax ? "log-probabilities" : "logits";
   }
   return gt;
 }
@@ -267,8 +267,8 @@ LayerGraph from_multilenet(const MultiLeNet& m, const Shape& chw) {
     const auto& head = static_cast<const MultiLeNetHead&>((*m.heads)[(size_t)t]);
     const std::string p = "heads." + std::to_string(t) + ".";
     const int a = b.linear(p + "fc1", *head.fc1, {z}, {1.0}, true);
-    b.linear(p + "fc2", *head.fc2, {a}, {1.0}, false, t, true);
-    b.g.tasks.push_back(task_info(m.tasks()[(size_t)t], true));
+    b.linear(p + "fc2", *head.fc2, {a}, {1.0}, false, t, head.log_probs);
+    b.g.tasks.push_back(task_info(m.tasks()[(size_t)t], head.log_probs));
   }
   return b.g;
 }

@@ -26,7 +26,8 @@
 // How each model maps (engine names in quotes):
 //   MultiLeNet  "trunk.conv1" conv 5x5 + pool 2 + ReLU, "trunk.conv2" likewise (dropout2d
 //               is the identity), "trunk.fc" Linear + ReLU = Z; head t: "heads.t.fc1"
-//               Linear + ReLU, "heads.t.fc2" Linear (task t, log_softmax).
+//               Linear + ReLU, "heads.t.fc2" Linear (task t; log_softmax for a
+//               classification head, none for a regression one).
 //   MDMTN/HPS   the trunk likewise (BatchNorm folded in the -cifar shapes); monitor t:
 //               "heads.t.monitor.conv" conv + pool + (BN) + ReLU, "heads.t.monitor.fc"
 //               Linear + ReLU = M_t; "heads.t.out" reads [Z, M_t] with the weight
@@ -80,9 +81,9 @@ struct GraphLayer {
 
 struct GraphTask {
   std::string name;
-  int classes = 0;    // classes of the task (2 for a one-logit binary task)
-  int outputs = 0;    // numbers the model gives for it (classes, or 1 for one logit)
-  std::string kind;   // "log-probabilities", "logits" or "binary-logit"
+  int classes = 0;    // classes of a classification task (2 for a one-logit binary task); 0: regression
+  int outputs = 0;    // numbers the model gives for it (classes, 1 for one logit, a regression's outputs)
+  std::string kind;   // "log-probabilities", "logits", "binary-logit" or "regression"
 };
 
 struct LayerGraph {

@@ -31,13 +31,19 @@ std::string emit_test_program(const LayerGraph& g, const std::string& name, cons
     s += "}" + std::string(i + 1 < n ? "," : "") + "\n";
   }
   s += "};\n";
+  // labels of the classification tasks (0 for a regression task, which is not scored here)
+  auto is_class = [&](size_t t) { return g.tasks[t].kind != "regression"; };
   s += "static const int test_labels[TEST_N][" + G + "_NUM_TASKS] = {";
   for (int i = 0; i < n; i++) {
     s += i % 8 == 0 ? "\n  {" : " {";
-    for (size_t t = 0; t < g.tasks.size(); t++) s += std::to_string(set.labels[t][(size_t)i]) + (t + 1 < g.tasks.size() ? "," : "");
+    for (size_t t = 0; t < g.tasks.size(); t++)
+      s += std::to_string(is_class(t) ? set.labels[t][(size_t)i] : 0) + (t + 1 < g.tasks.size() ? "," : "");
     s += "}" + std::string(i + 1 < n ? "," : "");
   }
   s += "\n};\n";
+  s += "static const int task_scored[" + G + "_NUM_TASKS] = {";
+  for (size_t t = 0; t < g.tasks.size(); t++) s += std::string(is_class(t) ? "1" : "0") + (t + 1 < g.tasks.size() ? ", " : "");
+  s += "};\n";
   // per task: offset, outputs (1 = one logit)
   s += "static const int task_offset[" + G + "_NUM_TASKS] = {";
   for (size_t t = 0; t < g.tasks.size(); t++) s += std::to_string(g.output_offset((int)t)) + (t + 1 < g.tasks.size() ? ", " : "");
@@ -175,7 +181,8 @@ int main(int argc, char** argv)
       print_outputs(i);
       for (t = 0; t < @_NUM_TASKS; t++) correct[t] += predicted(t) == test_labels[i][t];
     }
-    for (t = 0; t < @_NUM_TASKS; t++) printf("correct %d %ld/%d\n", t, correct[t], TEST_N);
+    for (t = 0; t < @_NUM_TASKS; t++)
+      if (task_scored[t]) printf("correct %d %ld/%d\n", t, correct[t], TEST_N);
   }
 #if defined(__arm__) && !defined(__linux__)
   arm_measurements();

@@ -2,7 +2,7 @@
 // bare-metal Cortex-M (semihosting). It holds test images (uint8 pixels) and their labels,
 // normalises each as the header says, calls NAME_predict, and prints
 //     out I HEX HEX ...      the outputs' IEEE bits, one line per image
-//     correct T C/N          per task, argmax (or logit > 0) against the label
+//     correct T C/N          per classification task, argmax (or logit > 0) against the label
 // `NAME_test --images FILE` reads the images from FILE instead (raw C*H*W bytes per image, as many
 // as it holds; no labels). `NAME_test --time R` (host) runs the compiled-in images R times
 // and prints "ns_per_inference X". On a bare-metal Arm build it also prints

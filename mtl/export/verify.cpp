@@ -162,26 +162,44 @@ VerifyResult verify_export(const std::string& dir, const std::string& name, cons
   const std::vector<float> ref = engine_outputs(model, set, 0, n);
   check(ref.size() == r.outputs.size(), "export", "verify: the engine gives a different number of outputs");
   const int T = (int)g.tasks.size();
-  r.agree.assign((size_t)T, 0);
-  r.correct_c.assign((size_t)T, 0);
-  r.correct_engine.assign((size_t)T, 0);
+  r.agreement.assign((size_t)T, 0);
+  r.metric_c.assign((size_t)T, 0);
+  r.metric_engine.assign((size_t)T, 0);
   std::vector<float> c_out(r.outputs);
+  for (int t = 0; t < T; t++) r.metric.push_back(g.tasks[(size_t)t].kind == "regression" ? "mae" : "acc");
   for (int i = 0; i < n; i++)
     for (int t = 0; t < T; t++) {
       const int64_t off = (int64_t)i * O + g.output_offset(t);
       const int w = g.tasks[(size_t)t].outputs;
       float* c = c_out.data() + off;
+      const float* e = ref.data() + off;
       // an int8 export's logits against the engine's log-probabilities: log_softmax them
       bool lsm = false;
       for (const auto& l : g.layers) lsm = lsm || (l.task == t && l.log_softmax);
       if (int8 && lsm) log_softmax_double(c, w);
-      for (int k = 0; k < w; k++) r.max_abs_diff = std::max(r.max_abs_diff, (double)std::fabs(c[k] - ref[(size_t)(off + k)]));
-      const int pc = argmax(c, w), pe = argmax(ref.data() + off, w);
-      const int label = set.labels[(size_t)t][(size_t)i];
-      r.agree[(size_t)t] += pc == pe;
-      r.correct_c[(size_t)t] += pc == label;
-      r.correct_engine[(size_t)t] += pe == label;
+      double d = 0;
+      for (int k = 0; k < w; k++) d = std::max(d, (double)std::fabs(c[k] - e[k]));
+      r.max_abs_diff = std::max(r.max_abs_diff, d);
+      if (r.metric[(size_t)t] == "mae") {
+        const float* y = set.values[(size_t)t].data() + (int64_t)i * w;
+        r.agreement[(size_t)t] += d <= 1e-3;
+        for (int k = 0; k < w; k++) {
+          r.metric_c[(size_t)t] += std::fabs(c[k] - y[k]) / w;
+          r.metric_engine[(size_t)t] += std::fabs(e[k] - y[k]) / w;
+        }
+      } else {
+        const int pc = argmax(c, w), pe = argmax(e, w);
+        const int label = set.labels[(size_t)t][(size_t)i];
+        r.agreement[(size_t)t] += pc == pe;
+        r.metric_c[(size_t)t] += pc == label;
+        r.metric_engine[(size_t)t] += pe == label;
+      }
     }
+  for (int t = 0; t < T; t++) {
+    r.agreement[(size_t)t] /= n;
+    r.metric_c[(size_t)t] /= n;
+    r.metric_engine[(size_t)t] /= n;
+  }
   return r;
 }
 

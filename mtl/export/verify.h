@@ -18,11 +18,12 @@ namespace mt {
 
 struct VerifyResult {
   int images = 0;
-  double max_abs_diff = 0;          // max over images and outputs of |C - engine|
-  std::vector<int64_t> agree;       // per task: images where C and engine predict the same class
-  std::vector<int64_t> correct_c;   // per task: C's correct predictions
-  std::vector<int64_t> correct_engine;
-  std::vector<float> outputs;       // C's raw outputs, image after image
+  double max_abs_diff = 0;            // max over images and outputs of |C - engine|
+  std::vector<std::string> metric;    // per task: "acc" (classification) or "mae" (regression)
+  std::vector<double> agreement;      // per task: fraction of images where C and the engine predict the
+                                      // same class (regression: where all outputs are within 1e-3)
+  std::vector<double> metric_c, metric_engine;  // per task: accuracy or mean absolute error on the labels
+  std::vector<float> outputs;         // C's raw outputs, image after image
 };
 
 // The C compiler command: $CC when set, else "cc".

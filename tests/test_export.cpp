@@ -141,6 +141,24 @@ void save_like_train(const std::string& path, const MultiTaskModel& m, const Sha
                {"input_std", "0.3081"}});
 }
 
+// A checkpoint holding the model of weight file `w` (under "model.") and one I64 tensor
+// "extra.<key>" (a prune mask or tying labels, as the Chebyshev-AL recipe saves them).
+std::string checkpoint_with(const std::string& w, const std::string& key, const std::vector<int64_t>& v,
+                            const std::string& path) {
+  const StFile plain = load_safetensors(w);
+  StFile f;
+  f.metadata = plain.metadata;
+  f.metadata["kind"] = "checkpoint";
+  for (const auto& [k, t] : plain.tensors) f.tensors["model." + k] = t;
+  StTensor t;
+  t.dtype = "I64";
+  t.shape = {(int64_t)v.size()};
+  t.i64 = v;
+  f.tensors["extra." + key] = t;
+  save_safetensors(path, f);
+  return path;
+}
+
 }  // namespace
 
 TEST_CASE("export: the layer graph computes what the engine computes") {
@@ -449,22 +467,9 @@ TEST_CASE("export: mtl export writes the files, refuses bad inputs with one line
   cli::write_file(tmp / "junk.safetensors", "not a safetensors file");
   r = cli::run_mtl(tmp, {"export", "--weights", (tmp / "junk.safetensors").string(), "--out", out.string()});
   cli::check_one_error(r, 1, "junk.safetensors");
-  // a checkpoint whose prune mask lists a non-zero group (the model under "model.")
-  {
-    const StFile plain = load_safetensors(w);
-    StFile f;
-    f.metadata = plain.metadata;
-    f.metadata["kind"] = "checkpoint";
-    for (const auto& [k, t] : plain.tensors) f.tensors["model." + k] = t;
-    StTensor mask;
-    mask.dtype = "I64";
-    mask.shape = {2};
-    mask.i64 = {3, 4};  // trunk.conv2 filter 3 is zero, filter 4 is not
-    f.tensors["extra.mask.trunk.conv2.weight"] = mask;
-    save_safetensors((tmp / "bad_mask.safetensors").string(), f);
-  }
-  r = cli::run_mtl(tmp, {"export", "--weights", (tmp / "bad_mask.safetensors").string(), "--out", out.string(),
-                         "--name", "mdm"});
+  // a checkpoint whose prune mask lists a non-zero group (trunk.conv2 filter 3 is zero, 4 is not)
+  const std::string bad = checkpoint_with(w, "mask.trunk.conv2.weight", {3, 4}, (tmp / "bad_mask.safetensors").string());
+  r = cli::run_mtl(tmp, {"export", "--weights", bad, "--out", out.string(), "--name", "mdm"});
   cli::check_one_error(r, 1, "inconsistent prune mask: group 4 of trunk.conv2.weight");
   nothing_written(r);
   // bad flags
@@ -485,19 +490,7 @@ TEST_CASE("export: a checkpoint's tying must hold in its weights") {
   const std::string w = (tmp / "m.safetensors").string();
   save_like_train(w, *m, {1, 28, 28});
   auto checkpoint_with_tie = [&](const std::vector<int64_t>& labels) {
-    const StFile plain = load_safetensors(w);
-    StFile f;
-    f.metadata = plain.metadata;
-    f.metadata["kind"] = "checkpoint";
-    for (const auto& [k, t] : plain.tensors) f.tensors["model." + k] = t;
-    StTensor tie;
-    tie.dtype = "I64";
-    tie.shape = {20};
-    tie.i64 = labels;
-    f.tensors["extra.tie.trunk.conv2.weight"] = tie;
-    const std::string path = (tmp / "ck.safetensors").string();
-    save_safetensors(path, f);
-    return path;
+    return checkpoint_with(w, "tie.trunk.conv2.weight", labels, (tmp / "ck.safetensors").string());
   };
   std::vector<int64_t> labels(20);
   for (int i = 0; i < 20; i++) labels[(size_t)i] = i;

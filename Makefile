@@ -45,6 +45,10 @@ $(BUILD)/mtl: $(APP_OBJ) $(BUILD)/libmt_experiments.a $(BUILD)/libmt.a
 $(BUILD)/example: $(EXAMPLE_OBJ) $(BUILD)/libmt.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
 
+# the min-norm solver table (apps/experiments/solver_table.cpp), a benchmark
+$(BUILD)/solver-table: $(BUILD)/obj/apps/solver_table_main.o $(BUILD)/libmt_experiments.a $(BUILD)/libmt.a
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/tests: $(TEST_OBJ) $(BUILD)/libmt_experiments.a $(BUILD)/libmt.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -88,4 +92,4 @@ bench: setup
 clean:
 	rm -rf $(BUILD)
 
--include $(LIB_OBJ:.o=.d) $(EXP_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(EXAMPLE_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(EXP_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(EXAMPLE_OBJ:.o=.d) $(BUILD)/obj/apps/solver_table_main.d

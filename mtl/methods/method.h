@@ -25,6 +25,7 @@ struct StepStats {
   std::vector<double> loss;    // L_t of the batch
   std::vector<double> weight;  // the weight each task's loss got (alpha_t for MGDA)
   int solver_iterations = 0;   // min-norm solver (MGDA methods)
+  double solver_gap = 0;       // MGDA methods: the solver's relative duality gap (MinNormResult::gap)
   double gram_seconds = 0;     // MGDA methods: wall time forming the Gram matrix <g_i, g_j>
   double solver_seconds = 0;   // MGDA methods: wall time of the min-norm solver on it
 };

@@ -89,6 +89,7 @@ class MgdaUB : public Method {
     backward(z, upstream);                        // the trunk runs backward once
     st.weight = r.alpha;
     st.solver_iterations = r.iterations;
+    st.solver_gap = r.gap;
     return st;
   }
 
@@ -144,6 +145,7 @@ class Mgda : public Method {
     for (int t = 0; t < K; t++) scale_grads(m.task_parameters(t), (float)r.alpha[t]);
     st.weight = r.alpha;
     st.solver_iterations = r.iterations;
+    st.solver_gap = r.gap;
     return st;
   }
 

@@ -231,8 +231,11 @@ void validate_train_config(const TrainConfig& c) {
   } catch (const Error&) {
     throw UsageError("unknown --normalization '" + c.normalization + "' (valid: none, l2, loss, loss+)");
   }
-  if (c.solver != "frank-wolfe" && c.solver != "projected-gradient")
-    throw UsageError("unknown --solver '" + c.solver + "' (valid: frank-wolfe, projected-gradient)");
+  try {
+    parse_min_norm_algo(c.solver);
+  } catch (const Error& e) {
+    throw UsageError(std::string("--solver: ") + e.what());
+  }
   if (!is_mgda(c.method) && c.normalization != "none")
     throw UsageError("--normalization is only used by --method mgda and mgda-ub (got --method " + c.method + ")");
   if (!is_mgda(c.method) && c.solver != "frank-wolfe")
@@ -390,7 +393,7 @@ TrainResult train(const TrainConfig& config, TrainObserver* observer) {
   MethodOptions mo;
   mo.weights = c.weights;
   mo.normalization = parse_grad_normalization(c.normalization);
-  mo.solver.algo = c.solver == "projected-gradient" ? MinNormAlgo::ProjectedGradient : MinNormAlgo::FrankWolfe;
+  mo.solver.algo = parse_min_norm_algo(c.solver);
   std::unique_ptr<Method> method = make_method(c.method, K, mo);
   NamedParams params = model->named_parameters();
   for (const auto& p : method->parameters()) params.push_back(p);

@@ -6,30 +6,36 @@
 # validation accuracy selected, its test accuracy reported; 3 seeds; the engine
 # and PyTorch (apps/experiments/torch_mgda_schedule.py, an independent
 # implementation of the same recipe) side by side with the paper's 97.26 / 95.90.
-# Runs one at a time at --threads 1; a finished run is skipped when rerun.
+# Runs one at a time at --threads 1, the engine's seeds first; a finished run
+# is skipped when rerun (PART=engine or PART=torch runs one side only).
 # Usage: apps/experiments/mgda_protocol.sh OUT [SEEDS] [MTL_BINARY]
 #   e.g. apps/experiments/mgda_protocol.sh runs/mgda-protocol "0 1 2"
 set -euo pipefail
 OUT=$1 SEEDS=${2:-0 1 2} MTL=${3:-build/mtl}
-EPOCHS=${EPOCHS:-100} VAL=${VAL:-10000}
+EPOCHS=${EPOCHS:-100} VAL=${VAL:-10000} PART=${PART:-all}  # PART: all | engine | torch
 TORCH_REF=${TORCH_REF:-/work/shared/bench/torch_multimnist.py}
 HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$OUT"
-for seed in $SEEDS; do
-  run="$OUT/engine-s$seed"
-  if [ ! -f "$run/done.json" ]; then
+if [ "$PART" != torch ]; then  # the engine's seeds first
+  for seed in $SEEDS; do
+    run="$OUT/engine-s$seed"
+    [ -f "$run/done.json" ] && continue
     "$MTL" train --dataset multimnist --model multilenet --method mgda-ub --epochs "$EPOCHS" --lr 0.05 --batch 256 \
       --optimizer sgd --momentum 0.9 --lr-step 10 --lr-first-step 9 --lr-gamma 0.85 --val "$VAL" --seed "$seed" \
       --threads 1 --out "$run" --force --quiet --json | tail -n 1 > "$run.json"
     mv "$run.json" "$run/done.json"
-  fi
-  run="$OUT/torch-s$seed"
-  if [ ! -f "$run.done.json" ]; then
+  done
+fi
+if [ "$PART" != engine ]; then
+  for seed in $SEEDS; do
+    run="$OUT/torch-s$seed"
+    [ -f "$run.done.json" ] && continue
     /usr/bin/python3 "$HERE/torch_mgda_schedule.py" --mnist data/mnist --epochs "$EPOCHS" --val "$VAL" --seed "$seed" \
       --threads 1 --reference "$TORCH_REF" > "$run.log"
     tail -n 1 "$run.log" > "$run.tmp" && mv "$run.tmp" "$run.done.json"
-  fi
-done
+  done
+fi
+[ "$PART" = all ] || exit 0
 /usr/bin/python3 - "$OUT" $SEEDS <<'PY'
 import json, sys, statistics as st
 out, seeds = sys.argv[1], sys.argv[2:]

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <utility>
 
 #include "engine/error.h"
 #include "engine/rng.h"
@@ -224,20 +225,24 @@ std::vector<MinNormCase> hard_min_norm_cases(int K, int per_family, uint64_t see
   return cases;
 }
 
-long double objective_ld(const std::vector<double>& M, const std::vector<double>& alpha) {
+namespace {
+// f(alpha) = alpha^T M alpha and min_t (M alpha)_t, in long double.
+std::pair<LD, LD> objective_and_min(const std::vector<double>& M, const std::vector<double>& alpha) {
   const int K = int(alpha.size());
   const std::vector<LD> Ma = mat_vec_ld(M, K, alpha);
   LD f = 0.0L;
   for (int t = 0; t < K; ++t) f += LD(alpha[t]) * Ma[t];
-  return f;
+  return {f, *std::min_element(Ma.begin(), Ma.end())};
+}
+}  // namespace
+
+long double objective_ld(const std::vector<double>& M, const std::vector<double>& alpha) {
+  return objective_and_min(M, alpha).first;
 }
 
 long double lower_bound_ld(const std::vector<double>& M, const std::vector<double>& alpha) {
-  const int K = int(alpha.size());
-  const std::vector<LD> Ma = mat_vec_ld(M, K, alpha);
-  LD f = 0.0L;
-  for (int t = 0; t < K; ++t) f += LD(alpha[t]) * Ma[t];
-  return 2.0L * *std::min_element(Ma.begin(), Ma.end()) - f;
+  const auto [f, min_Ma] = objective_and_min(M, alpha);
+  return 2.0L * min_Ma - f;
 }
 
 MinNormReference min_norm_reference(const std::vector<double>& M, int K) {

@@ -313,7 +313,7 @@ void wolfe(const Mat& M, const MinNormOptions& opt, std::vector<double>& alpha, 
       }
       // theta: the largest step from alpha towards v that keeps every weight >= 0
       double theta = 1.0;
-      size_t hit = 0;
+      size_t hit = S.size();  // the point whose weight reaches 0 first (none if theta = 1)
       for (size_t i = 0; i < S.size(); ++i) {
         const double a = alpha[S[i]];
         if (v[i] <= 0.0 && a / (a - v[i]) < theta) {  // a - v[i] >= a >= 0, > 0 unless a = v[i] = 0

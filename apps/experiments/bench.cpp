@@ -28,7 +28,7 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 // Batches of MultiMNIST as tensors, prepared once so only the training step is timed.
 struct Batches {
   std::vector<Tensor> x;
-  std::vector<Labels> y;
+  std::vector<Targets> y;
 };
 
 Batches load_batches(const std::string& data_dir, int batch, int count) {

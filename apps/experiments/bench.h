@@ -17,6 +17,7 @@ struct BenchConfig {
   int latency_iters = 2000;   // batch-1 inference calls
   int threads = 0;            // 0: keep the current count
   bool include_chebyshev = true;
+  bool json = false;          // `mtl bench --json` (the output is JSON anyway)
 };
 
 nlohmann::json run_bench(const BenchConfig& cfg);

@@ -8,6 +8,7 @@
 //            the paper's Theorem 1): one trunk forward, the heads' backward
 //            on a detached Z, then a single trunk backward with upstream
 //            gradient sum_t alpha_t g_t.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -42,6 +43,9 @@ MinNormResult solve_alpha(const std::vector<const float*>& g, size_t n, const st
   const auto t2 = Clock::now();
   MinNormResult r = min_norm(M, K, opt.solver);
   st.solver_seconds = std::chrono::duration<double>(Clock::now() - t2).count();
+  st.solver = true;
+  st.solver_iterations = r.iterations;
+  st.solver_gap = r.gap;  // the certificate of the solve (MinNormResult::gap)
   return r;
 }
 
@@ -59,7 +63,7 @@ class MgdaUB : public Method {
   explicit MgdaUB(MethodOptions opt) : opt_(std::move(opt)) {}
   std::string name() const override { return "mgda-ub"; }
 
-  StepStats compute_gradients(MultiTaskModel& m, const Tensor& x, const Labels& y) override {
+  StepStats compute_gradients(MultiTaskModel& m, const Tensor& x, const Targets& y) override {
     const int K = m.num_tasks();
     MT_CHECK((int)y.size() == K, "mgda-ub", "got labels for " + std::to_string(y.size()) + " tasks, the model has " +
                                              std::to_string(K));
@@ -88,8 +92,6 @@ class MgdaUB : public Method {
     }
     backward(z, upstream);                        // the trunk runs backward once
     st.weight = r.alpha;
-    st.solver_iterations = r.iterations;
-    st.solver_gap = r.gap;
     return st;
   }
 
@@ -102,7 +104,7 @@ class Mgda : public Method {
   explicit Mgda(MethodOptions opt) : opt_(std::move(opt)) {}
   std::string name() const override { return "mgda"; }
 
-  StepStats compute_gradients(MultiTaskModel& m, const Tensor& x, const Labels& y) override {
+  StepStats compute_gradients(MultiTaskModel& m, const Tensor& x, const Targets& y) override {
     const int K = m.num_tasks();
     Tensor z = m.shared(x);
     std::vector<Tensor> L = task_losses(m, z, x, y);
@@ -144,8 +146,6 @@ class Mgda : public Method {
     }
     for (int t = 0; t < K; t++) scale_grads(m.task_parameters(t), (float)r.alpha[t]);
     st.weight = r.alpha;
-    st.solver_iterations = r.iterations;
-    st.solver_gap = r.gap;
     return st;
   }
 

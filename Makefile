@@ -29,7 +29,8 @@ TEST_SRC := $(wildcard tests/*.cpp) tests/fuzz/targets.cpp
 TEST_OBJ := $(TEST_SRC:%.cpp=$(BUILD)/obj/%.o)
 # the README's examples, each its own program: apps/example.cpp, apps/own_model.cpp
 EXAMPLES := example own_model
-APP_OBJ  := $(patsubst %.cpp,$(BUILD)/obj/%.o,$(filter-out $(EXAMPLES:%=apps/%.cpp),$(wildcard apps/*.cpp)))
+# programs of their own, not part of `mtl`: the examples and the solver table's main
+APP_OBJ  := $(patsubst %.cpp,$(BUILD)/obj/%.o,$(filter-out $(EXAMPLES:%=apps/%.cpp) apps/solver_table_main.cpp,$(wildcard apps/*.cpp)))
 EXAMPLE_OBJ := $(EXAMPLES:%=$(BUILD)/obj/apps/%.o)
 
 # Debian packages the build, the tests and the data need (installed by `make setup`).
@@ -57,6 +58,10 @@ $(BUILD)/mtl: $(APP_OBJ) $(BUILD)/libmt_experiments.a $(BUILD)/libmt.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/%: $(BUILD)/obj/apps/%.o $(BUILD)/libmt.a
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
+
+# the min-norm solver table (apps/experiments/solver_table.cpp), a benchmark
+$(BUILD)/solver-table: $(BUILD)/obj/apps/solver_table_main.o $(BUILD)/libmt_experiments.a $(BUILD)/libmt.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests: $(TEST_OBJ) $(BUILD)/libmt_experiments.a $(BUILD)/libmt.a
@@ -154,4 +159,4 @@ embedded-test: setup
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(EXP_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(EXAMPLE_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(EXP_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(EXAMPLE_OBJ:.o=.d) $(BUILD)/obj/apps/solver_table_main.d

@@ -58,7 +58,7 @@ struct TaskWeights {
   std::vector<double> heads;   // head t's gradient is scaled by heads[t]
   int iterations = 0;          // of the method's inner solver, if any (StepStats::solver_iterations)
   bool min_norm = false;       // MGDA: the min-norm solver ran, and gap is its certificate (StepStats::solver)
-  double gap = 0;              // its duality gap (StepStats::solver_gap)
+  double gap = 0;              // its relative duality gap, MinNormResult::gap (StepStats::solver_gap)
 };
 
 class GramWeighting : public WeightingState {

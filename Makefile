@@ -16,8 +16,9 @@ LDLIBS   := -lopenblas -lz -lcrypto -lstb -fopenmp -lpthread
 BUILD    := build
 LIB_SRC  := $(wildcard engine/*.cpp layers/*.cpp optim/*.cpp mtl/*/*.cpp datasets/*.cpp)
 LIB_OBJ  := $(LIB_SRC:%.cpp=$(BUILD)/obj/%.o)
-# the experiment drivers (sweep, bench, scale) the `mtl` command and the tests use, kept out of the library
-EXP_SRC  := $(wildcard apps/experiments/*.cpp)
+# the experiment drivers (sweep, bench, scale) and the run report the `mtl` command and the tests use,
+# kept out of the library
+EXP_SRC  := $(wildcard apps/experiments/*.cpp apps/report/*.cpp)
 EXP_OBJ  := $(EXP_SRC:%.cpp=$(BUILD)/obj/%.o)
 TEST_SRC := $(wildcard tests/*.cpp)
 TEST_OBJ := $(TEST_SRC:%.cpp=$(BUILD)/obj/%.o)

@@ -5,6 +5,7 @@
 
 #include "apps/commands.h"
 #include "apps/experiments/sweep.h"
+#include "apps/report/report.h"
 
 namespace mt::cli {
 
@@ -42,6 +43,7 @@ std::vector<Flag<A>> sweep_flags() {
     if (f.name == "out") s.help = "[runs/<dataset>-sweep-s<seed>]; run i trains into OUT/run-<i>/";
     if (f.name == "force") s.help = "replace an earlier sweep's files in --out";
     if (f.name == "json") s.help = "print one JSON object (sweep.json without the runs) as the last line";
+    if (f.name == "report") s.help = "write OUT/report.html (the front, linked to each run's report) at the end";
     if (f.name == "method") {
       s.help = "chebyshev-al (the only method a sweep trains)";
       s.show = [] { return std::string("chebyshev-al"); };
@@ -126,6 +128,10 @@ int cmd_sweep(int argc, char** argv) {
                 res.hypervolume ? short_num(*res.hypervolume).c_str() : "n/a", to_text(res.reference).c_str());
     std::printf("files: %s, %s%s%s\n", res.csv_path.c_str(), res.json_path.c_str(), res.svg_path.empty() ? "" : ", ",
                 res.svg_path.c_str());
+  }
+  if (a.run.report) {
+    const std::string path = report::write_report(res.config.out).back();
+    if (!a.run.quiet) std::printf("report: %s\n", path.c_str());
   }
   if (a.run.json) {
     nlohmann::ordered_json j;

@@ -31,6 +31,7 @@ const Command kCommands[] = {
     {"sweep", cmd_sweep, "chebyshev-al runs over preference vectors, Pareto front, hypervolume"},
     {"bench", cmd_bench, "measure training/inference speed and memory (one JSON object)"},
     {"scale", cmd_scale, "step cost of uniform, MGDA-UB and MGDA as the number of tasks grows"},
+    {"report", cmd_report, "an HTML report with plots of a run or a sweep directory"},
 };
 
 void usage(FILE* f) {

@@ -20,6 +20,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "mtl/text.h"
 #include "mtl/train/config.h"  // UsageError
 #include "mtl/train/trainer.h"  // BatchInfo
 
@@ -135,7 +136,7 @@ class FlagTable {
 
 // ---- console ------------------------------------------------------------------------
 
-std::string join(const std::vector<std::string>& v, const std::string& sep);
+using text::join;
 std::string replace_all(std::string s, const std::string& from, const std::string& to);
 std::string one_line(std::string s);          // error messages are printed on one line
 std::string pct(double fraction);             // "93.12%"

@@ -18,10 +18,10 @@ namespace mt {
 // Slot numbers in use, one per role, so nested uses within one op never collide.
 enum ScratchSlot : int {
   kScratchCols = 0,      // im2col columns, or the padded input of the direct conv
-  kScratchColGrad = 1,   // dL/dcolumns before col2im, or the padded dy of the direct conv
+  kScratchColGrad = 1,   // the padded dy of the direct conv (conv backward)
   kScratchPartials = 2,  // per-chunk partial sums, on the calling thread
   kScratchSetup = 3,     // per-call tables shared by the workers (conv taps, flipped weights), calling thread
-  kScratchDx = 4,        // the direct conv's shifted dx (conv backward)
+  kScratchDx = 4,        // conv backward's dx work: the direct path's shifted dx, or dL/dcolumns before col2im
   kScratchSlots = 5
 };
 

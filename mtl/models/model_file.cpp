@@ -11,31 +11,14 @@
 #include "engine/safetensors.h"
 #include "layers/serialize.h"
 #include "mtl/models/resnet.h"
+#include "mtl/text.h"
 
 namespace mt {
 
 namespace {
 
-std::vector<std::string> split_commas(const std::string& s) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (char ch : s) {
-    if (ch == ',') {
-      out.push_back(cur);
-      cur.clear();
-    } else {
-      cur += ch;
-    }
-  }
-  out.push_back(cur);
-  return out;
-}
-
-std::string join_commas(const std::vector<std::string>& v) {
-  std::string s;
-  for (size_t i = 0; i < v.size(); i++) s += (i ? "," : "") + v[i];
-  return s;
-}
+std::vector<std::string> split_commas(const std::string& s) { return text::split(s, ','); }
+std::string join_commas(const std::vector<std::string>& v) { return text::join(v, ","); }
 
 std::string float_text(float v) {
   char b[32];

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "mtl/text.h"
 #include "optim/optimizer.h"  // exact_str
 
 namespace mt::run_util {
@@ -21,27 +22,8 @@ inline double seconds_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
 
-// "a,b,,c" -> {"a", "b", "", "c"} (empty pieces kept; "" -> {""}).
-inline std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (char ch : s) {
-    if (ch == sep) {
-      out.push_back(cur);
-      cur.clear();
-    } else {
-      cur += ch;
-    }
-  }
-  out.push_back(cur);
-  return out;
-}
-
-inline std::string join(const std::vector<std::string>& v, const std::string& sep) {
-  std::string s;
-  for (size_t i = 0; i < v.size(); i++) s += (i ? sep : "") + v[i];
-  return s;
-}
+using text::join;
+using text::split;
 
 inline std::string num(const char* format, double v) {
   char buf[64];

@@ -10,12 +10,14 @@
 
 #include "apps/report/run_files.h"
 #include "apps/report/svg_plot.h"
+#include "mtl/text.h"
 #include "mtl/train/config.h"   // UsageError
 #include "mtl/train/run_dir.h"  // write_text_atomic
 
 namespace mt::report {
 
 namespace fs = std::filesystem;
+using text::join;
 using J = nlohmann::ordered_json;
 
 namespace {
@@ -28,12 +30,6 @@ std::string fmt(const char* f, double v) {
 std::string g4(double v) { return fmt("%.4g", v); }
 std::string percent(double fraction) { return fmt("%.2f", 100 * fraction) + "%"; }
 std::string esc(const std::string& s) { return xml_escape(s); }
-
-std::string join(const std::vector<std::string>& v, const std::string& sep) {
-  std::string s;
-  for (size_t i = 0; i < v.size(); i++) s += (i ? sep : "") + v[i];
-  return s;
-}
 
 // A JSON value as table text: strings bare, arrays of scalars joined, the rest compact JSON.
 std::string json_text(const J& v) {

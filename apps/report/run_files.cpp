@@ -9,27 +9,13 @@
 #include <sstream>
 
 #include "engine/error.h"
+#include "mtl/text.h"
 
 namespace mt::report {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-std::vector<std::string> split_cells(const std::string& line) {
-  std::vector<std::string> out;
-  std::string cell;
-  for (char ch : line) {
-    if (ch == ',') {
-      out.push_back(cell);
-      cell.clear();
-    } else {
-      cell += ch;
-    }
-  }
-  out.push_back(cell);
-  return out;
-}
 
 bool parse_number(const std::string& s, double& v) {
   if (s.empty()) return false;
@@ -75,15 +61,15 @@ MetricsTable read_metrics_csv(const std::string& path) {
   if (!in) throw Error(path + ": cannot read the file");
   std::stringstream ss;
   ss << in.rdbuf();
-  const std::string text = ss.str();
-  if (text.empty()) throw Error(path + ": the file is empty");
-  if (text.back() != '\n') throw Error(path + ": truncated (the last line does not end with a newline)");
+  const std::string content = ss.str();
+  if (content.empty()) throw Error(path + ": the file is empty");
+  if (content.back() != '\n') throw Error(path + ": truncated (the last line does not end with a newline)");
   MetricsTable t;
   t.path = path;
-  std::istringstream lines(text);
+  std::istringstream lines(content);
   std::string line;
   std::getline(lines, line);
-  t.columns = split_cells(line);
+  t.columns = text::split(line, ',');
   if (t.columns.empty() || t.columns[0] != "epoch")
     throw Error(path + ": line 1 is not a metrics.csv header (its first column is not 'epoch')");
   for (size_t j = 0; j < t.columns.size(); j++)
@@ -91,7 +77,7 @@ MetricsTable read_metrics_csv(const std::string& path) {
   double last_epoch = 0;
   for (int n = 2; std::getline(lines, line); n++) {
     const std::string where = path + ": line " + std::to_string(n);
-    std::vector<std::string> row = split_cells(line);
+    std::vector<std::string> row = text::split(line, ',');
     if (row.size() != t.columns.size())
       throw Error(where + " has " + std::to_string(row.size()) + " cells, the header " +
                   std::to_string(t.columns.size()) + " (a truncated or ragged file)");

@@ -101,7 +101,8 @@ int cmd_sweep(int argc, char** argv) {
         "One `mtl train --method chebyshev-al` run per preference vector k = (k_0 sparsity, k_1..k_K),\n"
         "each into OUT/run-<i>/, then OUT/sweep.csv (one row per vector: k, final objectives, test\n"
         "accuracies, group sparsity, non-dominated flag), OUT/sweep.json (hypervolume and its\n"
-        "reference point, every run's result) and OUT/front.svg (2 or 3 objectives).\n\n%s"
+        "reference point, every run's result) and OUT/front.svg (every pair of objectives);\n"
+        "--report adds OUT/report.html and each run's OUT/run-<i>/report.html (see 'mtl report').\n\n%s"
         "  -h, --help            this text\n",
         table.help().c_str());
     return 0;

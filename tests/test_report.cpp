@@ -323,6 +323,34 @@ TEST_CASE("report: a tiny Chebyshev-AL run, then a sweep of two such runs") {
   CHECK(count_of(read_file(tmp / "sweep.html"), "<a href=\"sweep/run-1/report.html\">") == 4);
 }
 
+TEST_CASE("report: a run written before the one training loop ('selected', config 'model' only) still reads") {
+  TempDir tmp("/tmp/mtl-report-");
+  const fs::path run = tmp / "run";
+  tiny_run("uniform", "multilenet", run);
+  const report::MetricsTable m = report::read_metrics_csv((run / "metrics.csv").string());
+  int best_epoch = 0;
+  const auto b = m.numbers("best");
+  for (size_t i = 0; i < b.size(); i++)
+    if (b[i] == 1) best_epoch = (int)m.numbers("epoch")[i];
+  REQUIRE(best_epoch > 0);
+  // the old names: the best column was "selected"; config.json said "model", not "architecture"
+  std::string csv = read_file(run / "metrics.csv");
+  const size_t at = csv.find(",best\n");
+  REQUIRE(at != std::string::npos);
+  csv.replace(at, 6, ",selected\n");
+  write_file(run / "metrics.csv", csv);
+  std::string cfg = read_file(run / "config.json");
+  const size_t a = cfg.find("\"architecture\"");
+  REQUIRE(a != std::string::npos);
+  cfg.replace(a, 14, "\"arch_renamed\"");
+  write_file(run / "config.json", cfg);
+  report::write_report(run.string());
+  const std::string html = read_file(run / "report.html");
+  check_self_contained(html);
+  CHECK(count_of(html, "best: epoch " + std::to_string(best_epoch)) == count_of(html, "<svg class=\"plot\""));
+  CHECK(html.find("(multilenet): run report</title>") != std::string::npos);
+}
+
 TEST_CASE("report: a damaged run is a one-line error naming the file; not a run is a usage error") {
   TempDir tmp("/tmp/mtl-report-");
   const fs::path run = tmp / "run";

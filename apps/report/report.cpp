@@ -104,6 +104,12 @@ std::string cfg_string(const J& j, const char* key) {
   return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "";
 }
 
+// The architecture; runs written before issue 11 name it "model" only.
+std::string architecture(const J& c) {
+  const std::string a = cfg_string(c, "architecture");
+  return a.empty() ? cfg_string(c, "model") : a;
+}
+
 RunData load_run(const std::string& dir) {
   RunData r;
   r.dir = dir;
@@ -138,8 +144,11 @@ RunData load_run(const std::string& dir) {
   if (r.tasks.empty()) throw Error(r.m.path + ": no train_loss_<task> columns");
   r.x = r.m.numbers("epoch");
   r.has_val = r.m.has("val_" + r.metric[0] + "_" + r.tasks[0]);
-  if (r.m.has("best")) {
-    const auto b = r.m.numbers("best");
+  // "best": the epoch best.safetensors holds (the last 1); runs written before the one
+  // training loop (issue 11) called it "selected"
+  const std::string best_col = r.m.has("best") ? "best" : "selected";
+  if (r.m.has(best_col)) {
+    const auto b = r.m.numbers(best_col);
     for (size_t i = 0; i < b.size(); i++)
       if (b[i] == 1) r.best_epoch = (int)r.x[i];
   }
@@ -240,7 +249,7 @@ std::string run_summary(const RunData& r) {
   s << "<dl class=\"summary\">\n";
   s << "<dt>run</dt><dd>" << esc(r.dir) << "</dd>\n";
   s << "<dt>what</dt><dd>" << esc(r.method) << " on " << esc(cfg_string(c, "dataset")) << ", model "
-    << esc(cfg_string(c, "architecture")) << ", tasks " << esc(join(r.tasks, ", ")) << "</dd>\n";
+    << esc(architecture(c)) << ", tasks " << esc(join(r.tasks, ", ")) << "</dd>\n";
   s << "<dt>epochs</dt><dd>" << (int)r.x.back() << " of " << total << " in metrics.csv ("
     << (r.has_result ? "finished: result.json" : "not finished: no result.json") << ")</dd>\n";
   s << "<dt>final test</dt><dd>epoch " << (int)r.x.back() << ": " << esc(scores(n - 1, "test")) << "</dd>\n";
@@ -282,7 +291,7 @@ std::string run_report_html(const std::string& run_dir, const std::string& back)
   const int K = (int)r.tasks.size();
   std::ostringstream b;
   const std::string title = r.method + " on " + cfg_string(r.config, "dataset") + " (" +
-                            cfg_string(r.config, "architecture") + "): run report";
+                            architecture(r.config) + "): run report";
   if (!back.empty()) b << "<p><a href=\"" << esc(back) << "\">&#8592; the sweep's report</a></p>\n";
   b << "<h1>" << esc(title) << "</h1>\n";
   b << run_summary(r);

@@ -21,8 +21,9 @@ LDLIBS   := -lopenblas -lz -lcrypto -lstb -fopenmp -lpthread
 BUILD    ?= build$(if $(filter g++,$(notdir $(CXX))),,/$(notdir $(CXX)))
 LIB_SRC  := $(wildcard engine/*.cpp layers/*.cpp optim/*.cpp mtl/*/*.cpp datasets/*.cpp)
 LIB_OBJ  := $(LIB_SRC:%.cpp=$(BUILD)/obj/%.o)
-# the experiment drivers (sweep, bench, scale) the `mtl` command and the tests use, kept out of the library
-EXP_SRC  := $(wildcard apps/experiments/*.cpp)
+# the experiment drivers (sweep, bench, scale) and the run report the `mtl` command and the tests use,
+# kept out of the library
+EXP_SRC  := $(wildcard apps/experiments/*.cpp apps/report/*.cpp)
 EXP_OBJ  := $(EXP_SRC:%.cpp=$(BUILD)/obj/%.o)
 # (the fuzz targets are in the suite too: it replays their committed corpora)
 TEST_SRC := $(wildcard tests/*.cpp) tests/fuzz/targets.cpp

@@ -79,6 +79,12 @@ Tensor conv2d_naive(const Tensor& x, const Tensor& W, const Tensor& b, Conv2dArg
 // dx [N,C,H,W], dW [O,C,kh,kw], db [O].
 struct Conv2dGrads { Tensor dx, dW, db; };
 Conv2dGrads conv2d_backward_naive(const Tensor& x, const Tensor& W, const Tensor& gy, Conv2dArgs a = {});
+// conv2d picks its kernels by shape (engine/ops_conv.cpp): Columns (im2col +
+// sgemm), Direct (engine/conv_direct.h, stride 1) or Flat (engine/conv_flat.h).
+// Tests: force one path for every shape it takes (Direct falls back to
+// Columns where it does not apply); Auto restores the choice by shape.
+enum class ConvPath { Auto, Columns, Direct, Flat };
+void conv2d_force_path(ConvPath p);
 
 // ---- pooling (engine/ops_pool.cpp) -------------------------------------------
 struct Pool2dArgs { int kernel = 2, stride = 0 /* 0 = kernel */, pad = 0; };

@@ -23,9 +23,13 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
+#include <vector>
 
 #include "engine/autograd.h"
+#include "engine/conv_canvas.h"
 #include "engine/conv_direct.h"
+#include "engine/conv_flat.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "engine/workspace.h"
@@ -33,6 +37,8 @@
 namespace mt {
 
 namespace {
+
+ConvPath g_force_path = ConvPath::Auto;  // conv2d_force_path (tests)
 
 struct ConvGeom {
   int N, C, H, W;  // input
@@ -222,7 +228,9 @@ void copy_padded(const float* src, int planes, int h, int w, const Padded& l, fl
 }
 
 // The direct path handles stride 1 except 1x1 (whose columns are x itself)
-bool direct_path(const ConvGeom& g) { return g.s == 1 && !g.cols_are_input(); }
+bool direct_path(const ConvGeom& g) {
+  return g.s == 1 && !g.cols_are_input() && g_force_path != ConvPath::Columns;
+}
 // and its dX (dy padded by kh-1-p rows) needs p <= kh-1.
 bool direct_dx(const ConvGeom& g) { return direct_path(g) && g.p <= g.kh - 1; }
 
@@ -283,6 +291,154 @@ void direct_dx_sample(const ConvGeom& g, const Padded& dyl, const DxPlan& d, con
     }
 }
 
+// ---- the flat path (engine/conv_canvas.h, engine/conv_flat.h) ---------------
+//
+// Bands of G images on canvases; every pass is a correlation along flattened
+// rows. Bands are the parallel chunks (G depends on the shapes only), dW and
+// db are summed per band and the band partials added in band order.
+
+conv_canvas::Geometry canvas_geometry(const ConvGeom& g) {
+  return {g.N, g.C, g.H, g.W, g.O, g.kh, g.kw, g.s, g.p, g.Ho, g.Wo};
+}
+
+// The canvases address with int32 offsets.
+bool flat_fits(const conv_canvas::Plan& P) {
+  const int64_t limit = int64_t(1) << 30;
+  return P.x_floats < limit && P.dy_floats < limit && (int64_t)P.g.O * conv_flat::round_up(P.Q, 16) < limit;
+}
+
+bool flat_path(const ConvGeom& g) {
+  if (g_force_path != ConvPath::Auto) return g_force_path == ConvPath::Flat;
+  return g.O >= 16 && !g.cols_are_input();
+}
+
+void flat_forward(const ConvGeom& g, const conv_canvas::Plan& P, const float* X, const float* Wt, const float* B,
+                  float* Y) {
+  const int T = (int)g.K();
+  float* w = scratch<float>(kScratchSetup, conv_flat::packed_size(g.O, T));
+  conv_flat::pack_weights(g.O, T, [&](int o, int t) { return Wt[(int64_t)o * T + t]; }, w);
+  const int64_t Qr = conv_flat::round_up(P.Q, conv_flat::kLanes), bands = (g.N + P.G - 1) / P.G;
+  const int64_t xs = (int64_t)g.C * g.H * g.W, ys = (int64_t)g.O * g.Ho * g.Wo;
+  parallel_for(bands, 1, [&](int64_t b0, int64_t b1) {
+    float* canvas = scratch<float>(kScratchCols, P.x_floats);
+    float* out = scratch<float>(kScratchDx, g.O * Qr);
+    for (int64_t band = b0; band < b1; band++) {
+      const int64_t n0 = band * P.G;
+      const int images = (int)std::min<int64_t>(P.G, g.N - n0);
+      conv_canvas::stage_x(P, X + n0 * xs, images, canvas);
+      conv_flat::Correlate k;
+      k.O = g.O, k.T = T, k.in = canvas, k.taps = P.taps.data(), k.w = w, k.out = out, k.out_plane = Qr, k.Q = P.Q;
+      conv_flat::correlate(k);
+      conv_canvas::store_y(P, out, Qr, B, images, Y + n0 * ys);
+    }
+  });
+}
+
+// Channels per parallel task of the backward (a multiple of the kernels' blocks).
+constexpr int kFlatGroup = 16;
+
+void flat_backward(const ConvGeom& g, const float* X, const float* Wt, const float* dY, float* dX, bool dx_fresh,
+                   float* dW, float* db) {
+  const conv_canvas::Geometry cg = canvas_geometry(g);
+  const conv_canvas::Plan P = conv_canvas::make_plan(cg, conv_canvas::images_per_band(cg, 2048));
+  const int T = (int)g.K(), O = g.O, C = g.C;
+  const int64_t bands = (g.N + P.G - 1) / P.G;
+  const int64_t xs = (int64_t)C * g.H * g.W, ys = (int64_t)O * g.Ho * g.Wo;
+  // The input gradient's weights, phase by phase, and the largest of its grids.
+  std::vector<int64_t> wdx_at(P.dx.size() + 1, 0);
+  int64_t dx_grid = 0;
+  for (size_t i = 0; i < P.dx.size(); i++) {
+    wdx_at[i + 1] = wdx_at[i] + (dX ? conv_flat::packed_size(C, (int)P.dx[i].taps.size()) : 0);
+    dx_grid = std::max(dx_grid, conv_flat::round_up(P.dx[i].Q, conv_flat::kLanes));
+  }
+  // Shared by the workers, on this thread's scratch: the weights of dx, the
+  // canvases of every band, the per-band partials of db (double) and dW.
+  float* wdx = scratch<float>(kScratchSetup, std::max<int64_t>(1, wdx_at.back()));
+  float* xc = dW ? scratch<float>(kScratchCols, bands * P.x_floats) : nullptr;
+  float* dyc = scratch<float>(kScratchColGrad, bands * P.dy_floats);
+  char* part = scratch<char>(kScratchPartials, bands * O * (sizeof(double) + sizeof(float) * T));
+  double* db_part = reinterpret_cast<double*>(part);
+  float* dW_part = reinterpret_cast<float*>(part + bands * O * sizeof(double));
+  if (dX)
+    for (size_t i = 0; i < P.dx.size(); i++) {
+      const conv_canvas::DxPhase& ph = P.dx[i];
+      const int64_t plane = (int64_t)g.kh * g.kw;
+      conv_flat::pack_weights(C, (int)ph.taps.size(), [&](int c, int t) { return Wt[ph.weight[t] + c * plane]; },
+                              wdx + wdx_at[i]);
+    }
+
+  parallel_for(bands, 1, [&](int64_t b0, int64_t b1) {  // the canvases, and db
+    for (int64_t band = b0; band < b1; band++) {
+      const int64_t n0 = band * P.G;
+      const int images = (int)std::min<int64_t>(P.G, g.N - n0);
+      conv_canvas::stage_dy(P, dY + n0 * ys, images, dyc + band * P.dy_floats);
+      if (xc) conv_canvas::stage_x(P, X + n0 * xs, images, xc + band * P.x_floats);
+      if (db) {
+        const int64_t plane = (int64_t)g.Ho * g.Wo;
+        for (int o = 0; o < O; o++) {
+          double acc = 0;
+          for (int b = 0; b < images; b++) acc += sum_double(dY + (n0 + b) * ys + o * plane, plane);
+          db_part[band * O + o] = acc;
+        }
+      }
+    }
+  });
+  if (dW) {  // band x group of output channels
+    const int64_t groups = (O + kFlatGroup - 1) / kFlatGroup;
+    parallel_for(bands * groups, 1, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; i++) {
+        const int64_t band = i / groups;
+        const int o0 = (int)(i % groups) * kFlatGroup;
+        conv_flat::GradWeight k;
+        k.O = std::min(kFlatGroup, O - o0), k.T = T, k.in = xc + band * P.x_floats, k.taps = P.taps.data();
+        k.dy = dyc + band * P.dy_floats + o0 * P.dy_plane + (int64_t)P.dy_top * P.ld + P.dy_left;
+        k.dy_plane = P.dy_plane, k.Q = P.Q, k.dw = dW_part + (band * O + o0) * T;
+        conv_flat::grad_weight(k);
+      }
+    });
+  }
+  if (dX) {  // band x group of input channels
+    const int64_t groups = (C + kFlatGroup - 1) / kFlatGroup;
+    parallel_for(bands * groups, 1, [&](int64_t i0, int64_t i1) {
+      float* out = scratch<float>(kScratchDx, kFlatGroup * dx_grid);
+      for (int64_t i = i0; i < i1; i++) {
+        const int64_t band = i / groups, n0 = band * P.G;
+        const int images = (int)std::min<int64_t>(P.G, g.N - n0);
+        const int c0 = (int)(i % groups) * kFlatGroup, c1 = std::min(C, c0 + kFlatGroup);
+        for (size_t f = 0; f < P.dx.size(); f++) {
+          const conv_canvas::DxPhase& ph = P.dx[f];
+          if (ph.taps.empty()) {
+            conv_canvas::store_dx(P, ph, nullptr, 0, images, c0, c1, dx_fresh, dX + n0 * xs);
+            continue;
+          }
+          const int64_t grid = conv_flat::round_up(ph.Q, conv_flat::kLanes);
+          conv_flat::Correlate k;
+          k.O = c1 - c0, k.T = (int)ph.taps.size(), k.in = dyc + band * P.dy_floats, k.taps = ph.taps.data();
+          k.w = wdx + wdx_at[f] + (int64_t)c0 * k.T, k.out = out, k.out_plane = grid, k.Q = ph.Q;
+          conv_flat::correlate(k);
+          conv_canvas::store_dx(P, ph, out, grid, images, c0, c1, dx_fresh, dX + n0 * xs);
+        }
+      }
+    });
+  }
+
+  // The band partials, added in band order.
+  if (dW)
+    parallel_for((int64_t)O * T, 4096, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; i++) {
+        double acc = 0;
+        for (int64_t b = 0; b < bands; b++) acc += dW_part[b * O * T + i];
+        dW[i] += (float)acc;
+      }
+    });
+  if (db)
+    for (int o = 0; o < O; o++) {
+      double acc = 0;
+      for (int64_t b = 0; b < bands; b++) acc += db_part[b * O + o];
+      db[o] += (float)acc;
+    }
+}
+
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& W, const Tensor& b, Conv2dArgs a) {
@@ -294,6 +450,26 @@ Tensor conv2d(const Tensor& x, const Tensor& W, const Tensor& b, Conv2dArgs a) {
   const float* B = b.defined() ? b.data() : nullptr;
   float* Y = y.data();
   const int64_t xs = (int64_t)g.C * g.H * g.W;  // floats per input sample
+
+  std::shared_ptr<const conv_canvas::Plan> plan;
+  if (flat_path(g)) {
+    const conv_canvas::Geometry cg = canvas_geometry(g);
+    auto P = std::make_shared<conv_canvas::Plan>(conv_canvas::make_plan(cg, conv_canvas::images_per_band(cg)));
+    if (flat_fits(*P)) plan = P;
+  }
+  if (plan) {
+    flat_forward(g, *plan, X, Wt, B, Y);
+    if (any_requires_grad({&x, &W, &b})) {
+      auto gx = grad_target(x), gw = grad_target(W), gb = grad_target(b);
+      record(y, "conv2d", [=](const Tensor& gy) {
+        bool dx_fresh = false;
+        float* dX = gx ? grad_buffer(gx, dx_fresh) : nullptr;
+        flat_backward(g, x.data(), W.data(), gy.data(), dX, dx_fresh, gw ? acc_grad(gw) : nullptr,
+                      gb ? acc_grad(gb) : nullptr);
+      });
+    }
+    return y;
+  }
 
   if (direct_path(g)) {
     bool copy;
@@ -446,5 +622,7 @@ Tensor conv2d(const Tensor& x, const Tensor& W, const Tensor& b, Conv2dArgs a) {
   }
   return y;
 }
+
+void conv2d_force_path(ConvPath p) { g_force_path = p; }
 
 }  // namespace mt

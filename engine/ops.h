@@ -108,5 +108,12 @@ Tensor dropout2d(const Tensor& x, float p, bool training);    // one draw per (s
 // eval: the running statistics. gamma/beta may be undefined (no affine).
 Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
                     Tensor& running_var, bool training, float momentum = 0.1f, float eps = 1e-5f);
+// act(batch_norm2d(x) + residual) in one op: residual undefined (none) or of
+// x's shape, act relu or the identity. The very bits of the composition
+// relu(add(batch_norm2d(...), residual)), forward and backward, in one pass
+// and one tensor (a ResNet block's bn1 + relu and bn2 + shortcut + relu).
+Tensor batch_norm2d_act(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
+                        Tensor& running_var, bool training, float momentum, float eps, const Tensor& residual,
+                        bool relu);
 
 }  // namespace mt

@@ -5,38 +5,223 @@
 //   running_mean = (1 - momentum) running_mean + momentum mean_c
 //   running_var  = (1 - momentum) running_var  + momentum var_c * M / (M - 1)
 // Eval: mean_c, var_c are the running statistics, and y is affine in x.
-// Per-channel sums run in double over a fixed order, one channel per task, so
-// results do not depend on the thread count. The forward saves mean_c and
-// 1/sqrt(var_c + eps) (2C floats) and recomputes xhat in the backward.
+//
+// batch_norm2d_act fuses what follows it in a ResNet block, y = relu(bn(x) + r)
+// with an optional residual r and an optional relu, in one pass with one
+// output: the very bits of the composition relu(add(batch_norm2d(x), r)),
+// forward and backward (the tests hold it to them), without its two extra
+// tensors and passes.
+//
+// Per-channel sums run in double in a fixed order (eight lanes per plane of
+// H x W, the lanes added in a fixed tree, then the plane's tail, the planes in
+// order), one channel per task, so results do not depend on the thread count.
+// The loops are compiled for AVX-512, AVX2 and baseline x86-64
+// (target_clones); the builds do the same IEEE operations per element and lane
+// (no fused multiply-add: -ffp-contract=off), so they give the same bits. The forward saves mean_c and 1/sqrt(var_c + eps) (2C floats)
+// and recomputes xhat in the backward; with relu it keeps its output for the mask.
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
 
+#pragma GCC diagnostic ignored "-Wpsabi"  // 32-byte vectors never cross a call: the users inline everything
+
 namespace mt {
 
 namespace {
 
-// Sum over the N planes of channel c (each hw long, C planes apart) of f(x) in double.
-template <class F>
-double channel_sum(const float* x, int N, int C, int c, int64_t hw, F f) {
-  double total = 0;
-  for (int n = 0; n < N; n++) {
-    const float* v = x + ((int64_t)n * C + c) * hw;
-    double a0 = 0, a1 = 0, a2 = 0, a3 = 0;  // four chains: a fixed order, but not one long dependency
-    int64_t i = 0;
-    for (; i + 4 <= hw; i += 4) {
-      a0 += f(v[i]);
-      a1 += f(v[i + 1]);
-      a2 += f(v[i + 2]);
-      a3 += f(v[i + 3]);
-    }
-    for (; i < hw; i++) a0 += f(v[i]);
-    total += (a0 + a1) + (a2 + a3);
+#define MT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define MT_INLINE_BN inline __attribute__((always_inline))
+
+// Eight-lane GCC vectors: one AVX register in the AVX2 and AVX-512 clones, two
+// SSE halves in the baseline build, the same operations per lane in each.
+typedef float f8 __attribute__((vector_size(32)));
+typedef float f4 __attribute__((vector_size(16)));
+typedef double d4 __attribute__((vector_size(32)));
+typedef int32_t i8 __attribute__((vector_size(32)));
+
+MT_INLINE_BN f8 load8(const float* p) {
+  f8 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+MT_INLINE_BN void store8(float* p, f8 v) { std::memcpy(p, &v, sizeof v); }
+
+// Eight double lanes: lanes 0-3 in lo, 4-7 in hi.
+struct Lanes {
+  d4 lo = {0, 0, 0, 0}, hi = {0, 0, 0, 0};
+  MT_INLINE_BN void add(f8 v) {
+    lo += __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3), d4);
+    hi += __builtin_convertvector(__builtin_shufflevector(v, v, 4, 5, 6, 7), d4);
   }
-  return total;
+  MT_INLINE_BN void add_product(f8 u, f8 v) {  // += (double)u * (double)v
+    lo += __builtin_convertvector(__builtin_shufflevector(u, u, 0, 1, 2, 3), d4) *
+          __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3), d4);
+    hi += __builtin_convertvector(__builtin_shufflevector(u, u, 4, 5, 6, 7), d4) *
+          __builtin_convertvector(__builtin_shufflevector(v, v, 4, 5, 6, 7), d4);
+  }
+  // (0+1)+(2+3) + (4+5)+(6+7), plus the scalar tail t
+  MT_INLINE_BN double total(double t) const {
+    return (((lo[0] + lo[1]) + (lo[2] + lo[3])) + ((hi[0] + hi[1]) + (hi[2] + hi[3]))) + t;
+  }
+};
+
+// One channel: its N planes of hw floats, `stride` floats apart.
+struct Planes {
+  int N;
+  int64_t stride, hw;
+};
+
+// sum of x over the planes, and sum of (x - mu)^2 with mu = that sum / M
+MT_CLONES void channel_moments(const float* x, Planes p, double M, double* mean, double* sq_dev) {
+  double total = 0;
+  for (int n = 0; n < p.N; n++) {
+    const float* v = x + n * p.stride;
+    Lanes a;
+    double t = 0;
+    int64_t i = 0;
+    for (; i + 8 <= p.hw; i += 8) a.add(load8(v + i));
+    for (; i < p.hw; i++) t += (double)v[i];
+    total += a.total(t);
+  }
+  const double mu = total / M;
+  const d4 m4 = {mu, mu, mu, mu};
+  total = 0;
+  for (int n = 0; n < p.N; n++) {
+    const float* v = x + n * p.stride;
+    Lanes a;
+    double t = 0;
+    int64_t i = 0;
+    for (; i + 8 <= p.hw; i += 8) {
+      const f8 u = load8(v + i);
+      const d4 dl = __builtin_convertvector(__builtin_shufflevector(u, u, 0, 1, 2, 3), d4) - m4;
+      const d4 dh = __builtin_convertvector(__builtin_shufflevector(u, u, 4, 5, 6, 7), d4) - m4;
+      a.lo += dl * dl;
+      a.hi += dh * dh;
+    }
+    for (; i < p.hw; i++) {
+      const double d = (double)v[i] - mu;
+      t += d * d;
+    }
+    total += a.total(t);
+  }
+  *mean = mu;
+  *sq_dev = total;
+}
+
+// y = x * sc + sh (+ r) (then relu)
+MT_CLONES void channel_apply(const float* __restrict x, const float* __restrict r, float* __restrict y, Planes p,
+                             float sc, float sh, bool relu) {
+  for (int n = 0; n < p.N; n++) {
+    const float* __restrict xn = x + n * p.stride;
+    float* __restrict yn = y + n * p.stride;
+    if (r) {
+      const float* __restrict rn = r + n * p.stride;
+      if (relu)
+        for (int64_t i = 0; i < p.hw; i++) {
+          const float v = (xn[i] * sc + sh) + rn[i];
+          yn[i] = v > 0 ? v : 0.f;
+        }
+      else
+        for (int64_t i = 0; i < p.hw; i++) yn[i] = (xn[i] * sc + sh) + rn[i];
+    } else if (relu) {
+      for (int64_t i = 0; i < p.hw; i++) {
+        const float v = xn[i] * sc + sh;
+        yn[i] = v > 0 ? v : 0.f;
+      }
+    } else {
+      for (int64_t i = 0; i < p.hw; i++) yn[i] = xn[i] * sc + sh;
+    }
+  }
+}
+
+// The gradient reaching the normalisation: dy alone; after a relu, 0.f + dy
+// where y > 0 and +0 elsewhere (the composition's relu backward writes its
+// fresh buffer so); after a residual add, 0.f + dy (the add's backward adds
+// into a zeroed buffer). RELU implies FUSED.
+template <bool RELU, bool FUSED>
+MT_INLINE_BN float masked(float g, const float* y, int64_t i) {
+  if (RELU) return y[i] > 0 ? 0.f + g : 0.f;
+  return FUSED ? 0.f + g : g;
+}
+template <bool RELU, bool FUSED>
+MT_INLINE_BN f8 masked8(f8 g, const float* y, int64_t i) {
+  if (RELU) return (f8)((i8)(0.f + g) & (i8)(load8(y + i) > 0));  // the bits of 0.f + g, or of +0
+  return FUSED ? 0.f + g : g;
+}
+
+// sum_g = sum g, sum_gx = sum g * xhat over the channel; dr += g (the residual's gradient)
+template <bool RELU, bool FUSED>
+MT_INLINE_BN void grad_sums(const float* __restrict x, const float* __restrict y, const float* __restrict dy,
+                            float* __restrict dr, Planes p, float mu, float is, double* sum_g, double* sum_gx) {
+  double tg = 0, tgx = 0;
+  for (int n = 0; n < p.N; n++) {
+    const int64_t off = n * p.stride;
+    const float* __restrict xn = x + off;
+    const float* __restrict yn = RELU ? y + off : nullptr;
+    const float* __restrict gn = dy + off;
+    float* __restrict rn = dr ? dr + off : nullptr;
+    Lanes a, b;
+    double ta = 0, tb = 0;
+    int64_t i = 0;
+    for (; i + 8 <= p.hw; i += 8) {
+      const f8 g = masked8<RELU, FUSED>(load8(gn + i), yn, i);
+      a.add(g);
+      b.add_product(g, (load8(xn + i) - mu) * is);
+      if (rn) store8(rn + i, load8(rn + i) + g);
+    }
+    for (; i < p.hw; i++) {
+      const float g = masked<RELU, FUSED>(gn[i], yn, i);
+      ta += (double)g;
+      tb += (double)g * ((xn[i] - mu) * is);
+      if (rn) rn[i] += g;
+    }
+    tg += a.total(ta);
+    tgx += b.total(tb);
+  }
+  *sum_g = tg;
+  *sum_gx = tgx;
+}
+
+MT_CLONES void channel_grad_sums(const float* x, const float* y, const float* dy, float* dr, Planes p, float mu,
+                                 float is, bool fused, double* sum_g, double* sum_gx) {
+  if (y) grad_sums<true, true>(x, y, dy, dr, p, mu, is, sum_g, sum_gx);
+  else if (fused) grad_sums<false, true>(x, y, dy, dr, p, mu, is, sum_g, sum_gx);
+  else grad_sums<false, false>(x, y, dy, dr, p, mu, is, sum_g, sum_gx);
+}
+
+// dx += k (g - mg - xhat mgx) (training), dx += k g (eval: y is affine in x)
+template <bool RELU, bool FUSED>
+MT_INLINE_BN void grad_input(const float* __restrict x, const float* __restrict y, const float* __restrict dy,
+                             float* __restrict dx, Planes p, float mu, float is, float k, float mg, float mgx,
+                             bool training) {
+  for (int n = 0; n < p.N; n++) {
+    const int64_t off = n * p.stride;
+    const float* __restrict xn = x + off;
+    const float* __restrict yn = RELU ? y + off : nullptr;
+    const float* __restrict gn = dy + off;
+    float* __restrict dn = dx + off;
+    int64_t i = 0;
+    if (training) {
+      for (; i + 8 <= p.hw; i += 8)
+        store8(dn + i, load8(dn + i) + k * (masked8<RELU, FUSED>(load8(gn + i), yn, i) - mg -
+                                            (load8(xn + i) - mu) * is * mgx));
+      for (; i < p.hw; i++) dn[i] += k * (masked<RELU, FUSED>(gn[i], yn, i) - mg - (xn[i] - mu) * is * mgx);
+    } else {
+      for (; i + 8 <= p.hw; i += 8) store8(dn + i, load8(dn + i) + k * masked8<RELU, FUSED>(load8(gn + i), yn, i));
+      for (; i < p.hw; i++) dn[i] += k * masked<RELU, FUSED>(gn[i], yn, i);
+    }
+  }
+}
+
+MT_CLONES void channel_grad_input(const float* x, const float* y, const float* dy, float* dx, Planes p, float mu,
+                                  float is, bool fused, float k, float mg, float mgx, bool training) {
+  if (y) grad_input<true, true>(x, y, dy, dx, p, mu, is, k, mg, mgx, training);
+  else if (fused) grad_input<false, true>(x, y, dy, dx, p, mu, is, k, mg, mgx, training);
+  else grad_input<false, false>(x, y, dy, dx, p, mu, is, k, mg, mgx, training);
 }
 
 void check_channel_vector(const Tensor& t, const char* name, int C, const Tensor& x) {
@@ -48,8 +233,9 @@ void check_channel_vector(const Tensor& t, const char* name, int C, const Tensor
 
 }  // namespace
 
-Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
-                    Tensor& running_var, bool training, float momentum, float eps) {
+Tensor batch_norm2d_act(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
+                        Tensor& running_var, bool training, float momentum, float eps, const Tensor& residual,
+                        bool relu) {
   const char* op = "batch_norm2d";
   MT_CHECK(x.defined(), op, "undefined input");
   MT_CHECK(x.dim() == 4, op, "input " + shape_str(x.shape()) + " must be 4-D [N,C,H,W]");
@@ -59,6 +245,9 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, Te
   check_channel_vector(beta, "beta", C, x);
   check_channel_vector(running_mean, "running_mean", C, x);
   check_channel_vector(running_var, "running_var", C, x);
+  if (residual.defined())
+    MT_CHECK(residual.shape() == x.shape(), op,
+          "residual " + shape_str(residual.shape()) + " must have the input's shape " + shape_str(x.shape()));
   MT_CHECK(eps >= 0.f, op, "eps must be >= 0, got " + std::to_string(eps));
   if (training) {
     MT_CHECK(M > 1, op, "training needs more than one value per channel, input " + shape_str(x.shape()));
@@ -73,18 +262,21 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, Te
   float* invstd = mean + C;
   Tensor y = Tensor::empty(x.shape());
   const float* X = x.data();
+  const float* R = residual.defined() ? residual.data() : nullptr;
   float* Y = y.data();
   const float* G = gamma.defined() ? gamma.data() : nullptr;
   const float* B = beta.defined() ? beta.data() : nullptr;
   float* RM = running_mean.defined() ? running_mean.data() : nullptr;
   float* RV = running_var.defined() ? running_var.data() : nullptr;
+  const Planes planes{N, (int64_t)C * hw, hw};
 
   parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
     for (int c = (int)c0; c < (int)c1; c++) {
       double mu, var;
       if (training) {
-        mu = channel_sum(X, N, C, c, hw, [](float v) { return (double)v; }) / (double)M;
-        var = channel_sum(X, N, C, c, hw, [mu](float v) { return (v - mu) * (v - mu); }) / (double)M;
+        double sq;
+        channel_moments(X + c * hw, planes, (double)M, &mu, &sq);
+        var = sq / (double)M;
         if (RM) {
           RM[c] = (float)((1.0 - momentum) * RM[c] + momentum * mu);
           RV[c] = (float)((1.0 - momentum) * RV[c] + momentum * var * (double)M / (double)(M - 1));
@@ -98,18 +290,18 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, Te
       invstd[c] = (float)is;
       // y = x * scale + shift, with scale = gamma * invstd and shift = beta - mean * scale
       const double scale = (G ? G[c] : 1.0) * is;
-      const float sc = (float)scale, sh = (float)((B ? B[c] : 0.0) - mu * scale);
-      for (int n = 0; n < N; n++) {
-        const int64_t off = ((int64_t)n * C + c) * hw;
-        for (int64_t i = 0; i < hw; i++) Y[off + i] = X[off + i] * sc + sh;
-      }
+      channel_apply(X + c * hw, R ? R + c * hw : nullptr, Y + c * hw, planes, (float)scale,
+                    (float)((B ? B[c] : 0.0) - mu * scale), relu);
     }
   });
 
-  if (any_requires_grad({&x, &gamma, &beta})) {
-    auto gx = grad_target(x), gg = grad_target(gamma), gb = grad_target(beta);
-    record(y, op, [x, gamma, stats, gx, gg, gb, training, N, C, hw, M](const Tensor& gy) {
+  if (any_requires_grad({&x, &gamma, &beta, &residual})) {
+    auto gx = grad_target(x), gg = grad_target(gamma), gb = grad_target(beta), gr = grad_target(residual);
+    std::shared_ptr<SavedOutput> saved_y = relu ? std::make_shared<SavedOutput>(y) : nullptr;
+    const bool fused = relu || R;
+    record(y, op, [x, gamma, stats, gx, gg, gb, gr, saved_y, fused, training, C, hw, M, planes](const Tensor& gy) {
       const float* X = x.data();
+      const float* Yr = saved_y ? saved_y->data() : nullptr;  // relu's mask
       const float* dY = gy.data();
       const float* G = gamma.defined() ? gamma.data() : nullptr;
       const float* mean = stats.data();
@@ -117,44 +309,32 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, Te
       float* dX = gx ? acc_grad(gx) : nullptr;
       float* dG = gg ? acc_grad(gg) : nullptr;
       float* dB = gb ? acc_grad(gb) : nullptr;
+      float* dR = gr ? acc_grad(gr) : nullptr;
       parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
         for (int c = (int)c0; c < (int)c1; c++) {
           const float mu = mean[c], is = invstd[c];
-          // sum_g = sum dY, sum_gx = sum dY * xhat over the channel
-          double sum_g = 0, sum_gx = 0;
-          for (int n = 0; n < N; n++) {
-            const int64_t off = ((int64_t)n * C + c) * hw;
-            double a = 0, b = 0;
-            for (int64_t i = 0; i < hw; i++) {
-              a += dY[off + i];
-              b += (double)dY[off + i] * ((X[off + i] - mu) * is);
-            }
-            sum_g += a;
-            sum_gx += b;
-          }
+          const int64_t at = c * hw;
+          double sum_g, sum_gx;  // over the channel: g, and g * xhat
+          channel_grad_sums(X + at, Yr ? Yr + at : nullptr, dY + at, dR ? dR + at : nullptr, planes, mu, is, fused,
+                            &sum_g, &sum_gx);
           if (dB) dB[c] += (float)sum_g;
           if (dG) dG[c] += (float)sum_gx;
           if (!dX) continue;
-          const float k = (G ? G[c] : 1.f) * is;  // dy/dxhat * dxhat/dx along the direct path
-          if (training) {
-            // dx = gamma invstd (g - mean(g) - xhat mean(g xhat)): the batch statistics depend on x too
-            const float mg = (float)(sum_g / (double)M), mgx = (float)(sum_gx / (double)M);
-            for (int n = 0; n < N; n++) {
-              const int64_t off = ((int64_t)n * C + c) * hw;
-              for (int64_t i = 0; i < hw; i++)
-                dX[off + i] += k * (dY[off + i] - mg - (X[off + i] - mu) * is * mgx);
-            }
-          } else {  // eval: y is affine in x
-            for (int n = 0; n < N; n++) {
-              const int64_t off = ((int64_t)n * C + c) * hw;
-              for (int64_t i = 0; i < hw; i++) dX[off + i] += k * dY[off + i];
-            }
-          }
+          // dx = gamma invstd (g - mean(g) - xhat mean(g xhat)) in training (the batch
+          // statistics depend on x too); eval: y is affine in x, dx = gamma invstd g.
+          const float k = (G ? G[c] : 1.f) * is;
+          channel_grad_input(X + at, Yr ? Yr + at : nullptr, dY + at, dX + at, planes, mu, is, fused, k,
+                             (float)(sum_g / (double)M), (float)(sum_gx / (double)M), training);
         }
       });
     });
   }
   return y;
+}
+
+Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
+                    Tensor& running_var, bool training, float momentum, float eps) {
+  return batch_norm2d_act(x, gamma, beta, running_mean, running_var, training, momentum, eps, Tensor(), false);
 }
 
 }  // namespace mt

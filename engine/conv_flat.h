@@ -31,7 +31,7 @@
 namespace mt::conv_flat {
 
 constexpr int kLanes = 16;  // positions per vector in every build
-constexpr int kOB = 4;      // output channels per block of packed weights
+constexpr int kOB = 8;      // output channels per block of packed weights
 
 inline int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 

@@ -5,9 +5,9 @@
 // quarters; each lane does the same operations in the same order.
 //
 // Register tiles (acc = the accumulators kept in registers):
-//   correlate    kOB output channels x kFwdQ vectors of 16 positions; per tap,
-//                kFwdQ vector loads of the input and kOB broadcast weights
-//                for kOB * kFwdQ multiply-adds.
+//   correlate    kFwdO output channels x kFwdQ vectors of 16 positions; per
+//                tap, kFwdQ vector loads of the input and kFwdO broadcast
+//                weights for kFwdO * kFwdQ multiply-adds.
 //   grad_weight  kWgO channels x kWgT taps; per vector of positions, kWgO
 //                loads of dy and kWgT of the input for kWgO * kWgT multiply-adds.
 // (AVX-512 has 32 vector registers, AVX2 16 of half the width, SSE2 16 of a quarter.)
@@ -22,12 +22,13 @@ MT_INLINE V vsplat(float f) { return {_mm512_set1_ps(f)}; }
 MT_INLINE V vfma(V a, V b, V c) { return {_mm512_fmadd_ps(a.r, b.r, c.r)}; }
 // The 16 lanes summed as lanes l + 8, then l + 4, l + 2, l + 1 (every build).
 MT_INLINE float vsum(V v) {
-  __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v.r), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v.r), 1)));
+  const __m256 h = _mm256_add_ps(__builtin_shufflevector(v.r, v.r, 0, 1, 2, 3, 4, 5, 6, 7),
+                                 __builtin_shufflevector(v.r, v.r, 8, 9, 10, 11, 12, 13, 14, 15));
   __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
   q = _mm_add_ps(q, _mm_movehl_ps(q, q));
   return _mm_cvtss_f32(_mm_add_ss(q, _mm_shuffle_ps(q, q, 1)));
 }
-constexpr int kFwdQ = 6, kWgO = 4, kWgT = 6;
+constexpr int kFwdO = 8, kFwdQ = 3, kWgO = 4, kWgT = 6;
 #elif MT_FLAT_ISA == 256
 struct V {
   __m256 lo, hi;
@@ -45,7 +46,7 @@ MT_INLINE float vsum(V v) {
   q = _mm_add_ps(q, _mm_movehl_ps(q, q));
   return _mm_cvtss_f32(_mm_add_ss(q, _mm_shuffle_ps(q, q, 1)));
 }
-constexpr int kFwdQ = 1, kWgO = 2, kWgT = 2;
+constexpr int kFwdO = 4, kFwdQ = 1, kWgO = 2, kWgT = 2;
 #else
 struct V {
   __m128 r[4];
@@ -70,16 +71,17 @@ MT_INLINE float vsum(V v) {
   q = _mm_add_ps(q, _mm_movehl_ps(q, q));
   return _mm_cvtss_f32(_mm_add_ss(q, _mm_shuffle_ps(q, q, 1)));
 }
-constexpr int kFwdQ = 1, kWgO = 2, kWgT = 1;
+constexpr int kFwdO = 4, kFwdQ = 1, kWgO = 2, kWgT = 1;
 #endif
 
 // ---- correlate -------------------------------------------------------------
 
-// Channels [o0, o0 + kOB) (the first nO stored) at positions [q0, q0 + 16 QB).
+// Channels b0.. b0 + kFwdO of a packed block (the first nO stored, at out) at
+// positions [q0, q0 + 16 QB).
 template <int QB>
-MT_INLINE void correlate_tile(const Correlate& k, const float* wb, int nO, int64_t q0) {
-  V acc[kOB][QB];
-  for (int b = 0; b < kOB; b++)
+MT_INLINE void correlate_tile(const Correlate& k, const float* wb, int nO, float* out, int64_t q0) {
+  V acc[kFwdO][QB];
+  for (int b = 0; b < kFwdO; b++)
     for (int v = 0; v < QB; v++) acc[b][v] = vsplat(0.f);
   const float* in = k.in + q0;
   const float* w = wb;
@@ -87,34 +89,33 @@ MT_INLINE void correlate_tile(const Correlate& k, const float* wb, int nO, int64
     const float* p = in + k.taps[t];
     V x[QB];
     for (int v = 0; v < QB; v++) x[v] = vload(p + kLanes * v);
-    for (int b = 0; b < kOB; b++) {
+    for (int b = 0; b < kFwdO; b++) {
       const V wt = vsplat(w[b]);
       for (int v = 0; v < QB; v++) acc[b][v] = vfma(wt, x[v], acc[b][v]);
     }
   }
   for (int b = 0; b < nO; b++)
-    for (int v = 0; v < QB; v++) vstore(k.out + b * k.out_plane + q0 + kLanes * v, acc[b][v]);
+    for (int v = 0; v < QB; v++) vstore(out + b * k.out_plane + q0 + kLanes * v, acc[b][v]);
 }
 
-// The last tile of a block, of r < kFwdQ vectors.
+// The last tile of a row of tiles, of r < kFwdQ vectors.
 template <int R>
-MT_INLINE void correlate_rest(const Correlate& k, const float* wb, int nO, int64_t q0, int r) {
+MT_INLINE void correlate_rest(const Correlate& k, const float* wb, int nO, float* out, int64_t q0, int r) {
   if constexpr (R > 0) {
-    if (r == R) correlate_tile<R>(k, wb, nO, q0);
-    else correlate_rest<R - 1>(k, wb, nO, q0, r);
+    if (r == R) correlate_tile<R>(k, wb, nO, out, q0);
+    else correlate_rest<R - 1>(k, wb, nO, out, q0, r);
   }
 }
 
 void correlate(const Correlate& k) {
   const int64_t nv = round_up(k.Q, kLanes) / kLanes;
-  for (int o0 = 0; o0 < k.O; o0 += kOB) {
-    const float* wb = k.w + (int64_t)o0 * k.T;
-    const int nO = std::min(kOB, k.O - o0);
-    Correlate kb = k;
-    kb.out = k.out + o0 * k.out_plane;
+  for (int o0 = 0; o0 < k.O; o0 += kFwdO) {
+    const float* wb = k.w + (int64_t)(o0 - o0 % kOB) * k.T + o0 % kOB;  // channel o0 in its packed block
+    const int nO = std::min(kFwdO, k.O - o0);
+    float* out = k.out + o0 * k.out_plane;
     int64_t v = 0;
-    for (; v + kFwdQ <= nv; v += kFwdQ) correlate_tile<kFwdQ>(kb, wb, nO, v * kLanes);
-    correlate_rest<kFwdQ - 1>(kb, wb, nO, v * kLanes, (int)(nv - v));
+    for (; v + kFwdQ <= nv; v += kFwdQ) correlate_tile<kFwdQ>(k, wb, nO, out, v * kLanes);
+    correlate_rest<kFwdQ - 1>(k, wb, nO, out, v * kLanes, (int)(nv - v));
   }
 }
 

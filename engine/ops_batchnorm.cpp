@@ -17,8 +17,10 @@
 // order), one channel per task, so results do not depend on the thread count.
 // The loops are compiled for AVX-512, AVX2 and baseline x86-64
 // (target_clones); the builds do the same IEEE operations per element and lane
-// (no fused multiply-add: -ffp-contract=off), so they give the same bits. The forward saves mean_c and 1/sqrt(var_c + eps) (2C floats)
-// and recomputes xhat in the backward; with relu it keeps its output for the mask.
+// (no fused multiply-add: -ffp-contract=off), so they give the same bits.
+// The forward saves mean_c, 1/sqrt(var_c + eps) and its scale and shift (4C
+// floats) and the backward recomputes xhat, and relu's mask where there is no
+// residual; with a residual it keeps its output for the mask.
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -138,90 +140,100 @@ MT_CLONES void channel_apply(const float* __restrict x, const float* __restrict 
   }
 }
 
-// The gradient reaching the normalisation: dy alone; after a relu, 0.f + dy
-// where y > 0 and +0 elsewhere (the composition's relu backward writes its
-// fresh buffer so); after a residual add, 0.f + dy (the add's backward adds
-// into a zeroed buffer). RELU implies FUSED.
-template <bool RELU, bool FUSED>
-MT_INLINE_BN float masked(float g, const float* y, int64_t i) {
-  if (RELU) return y[i] > 0 ? 0.f + g : 0.f;
+// The backward of one channel. The gradient g reaching the normalisation is
+// dy alone; after a relu, 0.f + dy where the output is > 0 and +0 elsewhere
+// (the composition's relu backward writes its fresh buffer so), the mask read
+// from the saved output y (kMaskY) or, without a residual, recomputed from x as
+// x * sc + sh > 0 (kMaskX: the forward's very operations); after a residual
+// add alone, 0.f + dy (the add's backward adds into a zeroed buffer).
+enum Mask { kNoMask, kMaskY, kMaskX };
+
+struct ChannelGrad {
+  const float* x;
+  const float* y;   // kMaskY
+  const float* dy;
+  float* dr;        // the residual's gradient, or null
+  float* dx;        // or null
+  Planes p;
+  float mu, is, sc, sh;
+  bool fresh_r, fresh_x;  // grad_buffer: write 0.f + v instead of adding
+};
+
+template <int MASK, bool FUSED>
+MT_INLINE_BN float grad1(const ChannelGrad& a, int64_t i) {
+  const float g = a.dy[i];
+  if (MASK == kMaskY) return a.y[i] > 0 ? 0.f + g : 0.f;
+  if (MASK == kMaskX) return a.x[i] * a.sc + a.sh > 0 ? 0.f + g : 0.f;
   return FUSED ? 0.f + g : g;
 }
-template <bool RELU, bool FUSED>
-MT_INLINE_BN f8 masked8(f8 g, const float* y, int64_t i) {
-  if (RELU) return (f8)((i8)(0.f + g) & (i8)(load8(y + i) > 0));  // the bits of 0.f + g, or of +0
+template <int MASK, bool FUSED>
+MT_INLINE_BN f8 grad8(const ChannelGrad& a, int64_t i, f8 x) {
+  const f8 g = load8(a.dy + i);
+  if (MASK == kMaskY) return (f8)((i8)(0.f + g) & (i8)(load8(a.y + i) > 0));  // the bits of 0.f + g, or of +0
+  if (MASK == kMaskX) return (f8)((i8)(0.f + g) & (i8)(x * a.sc + a.sh > 0));
   return FUSED ? 0.f + g : g;
 }
 
-// sum_g = sum g, sum_gx = sum g * xhat over the channel; dr += g (the residual's gradient)
-template <bool RELU, bool FUSED>
-MT_INLINE_BN void grad_sums(const float* __restrict x, const float* __restrict y, const float* __restrict dy,
-                            float* __restrict dr, Planes p, float mu, float is, double* sum_g, double* sum_gx) {
+// sum_g = sum g, sum_gx = sum g * xhat over the channel; dr (+)= g
+template <int MASK, bool FUSED>
+MT_INLINE_BN void grad_sums(const ChannelGrad& a, double* sum_g, double* sum_gx) {
   double tg = 0, tgx = 0;
-  for (int n = 0; n < p.N; n++) {
-    const int64_t off = n * p.stride;
-    const float* __restrict xn = x + off;
-    const float* __restrict yn = RELU ? y + off : nullptr;
-    const float* __restrict gn = dy + off;
-    float* __restrict rn = dr ? dr + off : nullptr;
-    Lanes a, b;
-    double ta = 0, tb = 0;
-    int64_t i = 0;
-    for (; i + 8 <= p.hw; i += 8) {
-      const f8 g = masked8<RELU, FUSED>(load8(gn + i), yn, i);
-      a.add(g);
-      b.add_product(g, (load8(xn + i) - mu) * is);
-      if (rn) store8(rn + i, load8(rn + i) + g);
+  for (int n = 0; n < a.p.N; n++) {
+    const int64_t off = n * a.p.stride, end = off + a.p.hw;
+    Lanes l, m;
+    double tl = 0, tm = 0;
+    int64_t i = off;
+    for (; i + 8 <= end; i += 8) {
+      const f8 x = load8(a.x + i), g = grad8<MASK, FUSED>(a, i, x);
+      l.add(g);
+      m.add_product(g, (x - a.mu) * a.is);
+      if (a.dr) store8(a.dr + i, a.fresh_r ? 0.f + g : load8(a.dr + i) + g);
     }
-    for (; i < p.hw; i++) {
-      const float g = masked<RELU, FUSED>(gn[i], yn, i);
-      ta += (double)g;
-      tb += (double)g * ((xn[i] - mu) * is);
-      if (rn) rn[i] += g;
+    for (; i < end; i++) {
+      const float g = grad1<MASK, FUSED>(a, i);
+      tl += (double)g;
+      tm += (double)g * ((a.x[i] - a.mu) * a.is);
+      if (a.dr) a.dr[i] = a.fresh_r ? 0.f + g : a.dr[i] + g;
     }
-    tg += a.total(ta);
-    tgx += b.total(tb);
+    tg += l.total(tl);
+    tgx += m.total(tm);
   }
   *sum_g = tg;
   *sum_gx = tgx;
 }
 
-MT_CLONES void channel_grad_sums(const float* x, const float* y, const float* dy, float* dr, Planes p, float mu,
-                                 float is, bool fused, double* sum_g, double* sum_gx) {
-  if (y) grad_sums<true, true>(x, y, dy, dr, p, mu, is, sum_g, sum_gx);
-  else if (fused) grad_sums<false, true>(x, y, dy, dr, p, mu, is, sum_g, sum_gx);
-  else grad_sums<false, false>(x, y, dy, dr, p, mu, is, sum_g, sum_gx);
-}
-
-// dx += k (g - mg - xhat mgx) (training), dx += k g (eval: y is affine in x)
-template <bool RELU, bool FUSED>
-MT_INLINE_BN void grad_input(const float* __restrict x, const float* __restrict y, const float* __restrict dy,
-                             float* __restrict dx, Planes p, float mu, float is, float k, float mg, float mgx,
-                             bool training) {
-  for (int n = 0; n < p.N; n++) {
-    const int64_t off = n * p.stride;
-    const float* __restrict xn = x + off;
-    const float* __restrict yn = RELU ? y + off : nullptr;
-    const float* __restrict gn = dy + off;
-    float* __restrict dn = dx + off;
-    int64_t i = 0;
-    if (training) {
-      for (; i + 8 <= p.hw; i += 8)
-        store8(dn + i, load8(dn + i) + k * (masked8<RELU, FUSED>(load8(gn + i), yn, i) - mg -
-                                            (load8(xn + i) - mu) * is * mgx));
-      for (; i < p.hw; i++) dn[i] += k * (masked<RELU, FUSED>(gn[i], yn, i) - mg - (xn[i] - mu) * is * mgx);
-    } else {
-      for (; i + 8 <= p.hw; i += 8) store8(dn + i, load8(dn + i) + k * masked8<RELU, FUSED>(load8(gn + i), yn, i));
-      for (; i < p.hw; i++) dn[i] += k * masked<RELU, FUSED>(gn[i], yn, i);
+// dx (+)= k (g - mg - xhat mgx) in training, k g in eval (y is affine in x)
+template <int MASK, bool FUSED>
+MT_INLINE_BN void grad_input(const ChannelGrad& a, float k, float mg, float mgx, bool training) {
+  for (int n = 0; n < a.p.N; n++) {
+    const int64_t off = n * a.p.stride, end = off + a.p.hw;
+    int64_t i = off;
+    for (; i + 8 <= end; i += 8) {
+      const f8 x = load8(a.x + i), g = grad8<MASK, FUSED>(a, i, x);
+      const f8 v = training ? k * (g - mg - (x - a.mu) * a.is * mgx) : k * g;
+      store8(a.dx + i, a.fresh_x ? 0.f + v : load8(a.dx + i) + v);
+    }
+    for (; i < end; i++) {
+      const float g = grad1<MASK, FUSED>(a, i);
+      const float v = training ? k * (g - mg - (a.x[i] - a.mu) * a.is * mgx) : k * g;
+      a.dx[i] = a.fresh_x ? 0.f + v : a.dx[i] + v;
     }
   }
 }
 
-MT_CLONES void channel_grad_input(const float* x, const float* y, const float* dy, float* dx, Planes p, float mu,
-                                  float is, bool fused, float k, float mg, float mgx, bool training) {
-  if (y) grad_input<true, true>(x, y, dy, dx, p, mu, is, k, mg, mgx, training);
-  else if (fused) grad_input<false, true>(x, y, dy, dx, p, mu, is, k, mg, mgx, training);
-  else grad_input<false, false>(x, y, dy, dx, p, mu, is, k, mg, mgx, training);
+MT_CLONES void channel_grad_sums(const ChannelGrad& a, Mask mask, bool fused, double* sum_g, double* sum_gx) {
+  if (mask == kMaskY) grad_sums<kMaskY, true>(a, sum_g, sum_gx);
+  else if (mask == kMaskX) grad_sums<kMaskX, true>(a, sum_g, sum_gx);
+  else if (fused) grad_sums<kNoMask, true>(a, sum_g, sum_gx);
+  else grad_sums<kNoMask, false>(a, sum_g, sum_gx);
+}
+
+MT_CLONES void channel_grad_input(const ChannelGrad& a, Mask mask, bool fused, float k, float mg, float mgx,
+                                  bool training) {
+  if (mask == kMaskY) grad_input<kMaskY, true>(a, k, mg, mgx, training);
+  else if (mask == kMaskX) grad_input<kMaskX, true>(a, k, mg, mgx, training);
+  else if (fused) grad_input<kNoMask, true>(a, k, mg, mgx, training);
+  else grad_input<kNoMask, false>(a, k, mg, mgx, training);
 }
 
 void check_channel_vector(const Tensor& t, const char* name, int C, const Tensor& x) {
@@ -257,9 +269,12 @@ Tensor batch_norm2d_act(const Tensor& x, const Tensor& gamma, const Tensor& beta
     MT_CHECK(running_mean.defined() && running_var.defined(), op, "eval mode needs running_mean and running_var");
   }
 
-  Tensor stats = Tensor::empty({2, C});  // row 0: mean_c, row 1: invstd_c = 1/sqrt(var_c + eps)
+  // rows: mean_c, invstd_c = 1/sqrt(var_c + eps), and the forward's y = x * scale_c + shift_c
+  Tensor stats = Tensor::empty({4, C});
   float* mean = stats.data();
   float* invstd = mean + C;
+  float* scale_f = mean + 2 * C;
+  float* shift_f = mean + 3 * C;
   Tensor y = Tensor::empty(x.shape());
   const float* X = x.data();
   const float* R = residual.defined() ? residual.data() : nullptr;
@@ -290,41 +305,46 @@ Tensor batch_norm2d_act(const Tensor& x, const Tensor& gamma, const Tensor& beta
       invstd[c] = (float)is;
       // y = x * scale + shift, with scale = gamma * invstd and shift = beta - mean * scale
       const double scale = (G ? G[c] : 1.0) * is;
-      channel_apply(X + c * hw, R ? R + c * hw : nullptr, Y + c * hw, planes, (float)scale,
-                    (float)((B ? B[c] : 0.0) - mu * scale), relu);
+      scale_f[c] = (float)scale;
+      shift_f[c] = (float)((B ? B[c] : 0.0) - mu * scale);
+      channel_apply(X + c * hw, R ? R + c * hw : nullptr, Y + c * hw, planes, scale_f[c], shift_f[c], relu);
     }
   });
 
   if (any_requires_grad({&x, &gamma, &beta, &residual})) {
     auto gx = grad_target(x), gg = grad_target(gamma), gb = grad_target(beta), gr = grad_target(residual);
-    std::shared_ptr<SavedOutput> saved_y = relu ? std::make_shared<SavedOutput>(y) : nullptr;
+    // relu's mask: recomputed from x without a residual, else read from the output
+    const Mask mask = !relu ? kNoMask : R ? kMaskY : kMaskX;
+    std::shared_ptr<SavedOutput> saved_y = mask == kMaskY ? std::make_shared<SavedOutput>(y) : nullptr;
     const bool fused = relu || R;
-    record(y, op, [x, gamma, stats, gx, gg, gb, gr, saved_y, fused, training, C, hw, M, planes](const Tensor& gy) {
-      const float* X = x.data();
-      const float* Yr = saved_y ? saved_y->data() : nullptr;  // relu's mask
-      const float* dY = gy.data();
+    record(y, op, [x, gamma, stats, gx, gg, gb, gr, saved_y, mask, fused, training, C, hw, M, planes](const Tensor& gy) {
       const float* G = gamma.defined() ? gamma.data() : nullptr;
-      const float* mean = stats.data();
-      const float* invstd = mean + C;
-      float* dX = gx ? acc_grad(gx) : nullptr;
+      const float* st = stats.data();
+      bool fresh_x = false, fresh_r = false;
+      ChannelGrad a{};
+      a.x = x.data(), a.y = saved_y ? saved_y->data() : nullptr, a.dy = gy.data(), a.p = planes;
+      a.dx = gx ? grad_buffer(gx, fresh_x) : nullptr, a.dr = gr ? grad_buffer(gr, fresh_r) : nullptr;
+      a.fresh_x = fresh_x, a.fresh_r = fresh_r;
       float* dG = gg ? acc_grad(gg) : nullptr;
       float* dB = gb ? acc_grad(gb) : nullptr;
-      float* dR = gr ? acc_grad(gr) : nullptr;
       parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
         for (int c = (int)c0; c < (int)c1; c++) {
-          const float mu = mean[c], is = invstd[c];
+          ChannelGrad ac = a;  // channel c's planes
           const int64_t at = c * hw;
+          ac.x += at, ac.dy += at;
+          if (ac.y) ac.y += at;
+          if (ac.dr) ac.dr += at;
+          if (ac.dx) ac.dx += at;
+          ac.mu = st[c], ac.is = st[C + c], ac.sc = st[2 * C + c], ac.sh = st[3 * C + c];
           double sum_g, sum_gx;  // over the channel: g, and g * xhat
-          channel_grad_sums(X + at, Yr ? Yr + at : nullptr, dY + at, dR ? dR + at : nullptr, planes, mu, is, fused,
-                            &sum_g, &sum_gx);
+          channel_grad_sums(ac, mask, fused, &sum_g, &sum_gx);
           if (dB) dB[c] += (float)sum_g;
           if (dG) dG[c] += (float)sum_gx;
-          if (!dX) continue;
+          if (!ac.dx) continue;
           // dx = gamma invstd (g - mean(g) - xhat mean(g xhat)) in training (the batch
           // statistics depend on x too); eval: y is affine in x, dx = gamma invstd g.
-          const float k = (G ? G[c] : 1.f) * is;
-          channel_grad_input(X + at, Yr ? Yr + at : nullptr, dY + at, dX + at, planes, mu, is, fused, k,
-                             (float)(sum_g / (double)M), (float)(sum_gx / (double)M), training);
+          const float k = (G ? G[c] : 1.f) * ac.is;
+          channel_grad_input(ac, mask, fused, k, (float)(sum_g / (double)M), (float)(sum_gx / (double)M), training);
         }
       });
     });

@@ -19,16 +19,25 @@ void phase_range(int s, int t, int lo, int hi, int& first, int& last) {
   last = std::max(last, first);
 }
 
+// dst[e] = src[s * e] for e < n (a phase's pixels of one row).
+__attribute__((target_clones("avx512f", "avx2", "default"))) void gather(float* __restrict dst,
+                                                                          const float* __restrict src, int s, int n) {
+  if (s == 2)
+    for (int e = 0; e < n; e++) dst[e] = src[2 * e];
+  else
+    for (int e = 0; e < n; e++) dst[e] = src[(int64_t)s * e];
+}
+
 }  // namespace
 
-int images_per_band(const Geometry& g, int64_t positions) {
-  const int Sw = make_plan(g, 1).Sw;
+int images_per_band(const Geometry& g, int64_t positions, int columns, bool with_dx) {
+  const int Sw = make_plan(g, 1, with_dx).Sw;
   const int64_t per_image = (int64_t)Sw * g.Ho;
-  const int64_t G = std::max<int64_t>((64 + Sw - 1) / Sw, (positions + per_image - 1) / per_image);
+  const int64_t G = std::max<int64_t>((columns + Sw - 1) / Sw, (positions + per_image - 1) / per_image);
   return (int)std::clamp<int64_t>(G, 1, std::max(1, g.N));
 }
 
-Plan make_plan(const Geometry& g, int G) {
+Plan make_plan(const Geometry& g, int G, bool with_dx) {
   Plan P;
   P.g = g;
   P.G = G;
@@ -59,7 +68,7 @@ Plan make_plan(const Geometry& g, int G) {
 
   // The input-gradient phases and how far their taps reach back into dy.
   int reach_h = 0, reach_w = 0, right = g.Wo, bottom = g.Ho;
-  for (int r = 0; r < s; r++)
+  for (int r = 0; r < s && with_dx; r++)
     for (int t = 0; t < s; t++) {
       DxPhase ph;
       ph.r = r, ph.t = t;
@@ -100,63 +109,102 @@ Plan make_plan(const Geometry& g, int G) {
   const int64_t Qr = conv_flat::round_up(P.Q, conv_flat::kLanes);
   P.x_floats = std::max((int64_t)g.C * P.phases * P.x_plane, max_tap + Qr) + conv_flat::kLanes;
 
+  if (!with_dx) return P;
   // dy canvas: zero rows enough below the last for the reads of a grid's last vector.
   const int rows = P.dy_top + bottom + 1 + (conv_flat::kLanes + ld - 1) / ld;
-  P.dy_plane = (int64_t)rows * ld;
-  int64_t dy_need = (int64_t)P.dy_top * ld + P.dy_left + (int64_t)(g.O - 1) * P.dy_plane + Qr;
+  // Planes of a multiple of 16 floats after a lead-in that puts grid position 0
+  // on a 64-byte boundary: the weight gradient's loads of dy are aligned.
+  P.dy_rows = rows;
+  P.dy_plane = conv_flat::round_up((int64_t)rows * ld, conv_flat::kLanes);
+  const int64_t corner = (int64_t)P.dy_top * ld + P.dy_left;
+  P.dy_grid = conv_flat::round_up(corner, conv_flat::kLanes);
+  const int64_t lead = P.dy_grid - corner;
+  int64_t dy_need = P.dy_grid + (int64_t)(g.O - 1) * P.dy_plane + Qr;
   for (DxPhase& ph : P.dx) {
     ph.Q = (int64_t)(ph.na - 1) * ld + (int64_t)(G - 1) * Sw + ph.ne;
     for (int o = 0; o < g.O; o++)
       for (int ki = ph.r; ki < g.kh; ki += s)
         for (int kj = ph.t; kj < g.kw; kj += s) {
-          const int64_t off = (int64_t)o * P.dy_plane + (int64_t)(P.dy_top + ph.a0 - (ki - ph.r) / s) * ld +
+          const int64_t off = lead + (int64_t)o * P.dy_plane + (int64_t)(P.dy_top + ph.a0 - (ki - ph.r) / s) * ld +
                               P.dy_left + ph.e0 - (kj - ph.t) / s;
           ph.taps.push_back((int32_t)off);
           ph.weight.push_back((int32_t)(((int64_t)o * g.C) * g.kh * g.kw + ki * g.kw + kj));
           dy_need = std::max(dy_need, off + conv_flat::round_up(ph.Q, conv_flat::kLanes));
         }
   }
-  P.dy_floats = std::max((int64_t)g.O * P.dy_plane, dy_need) + conv_flat::kLanes;
+  P.dy_floats = conv_flat::round_up(std::max(lead + (int64_t)g.O * P.dy_plane, dy_need) + conv_flat::kLanes,
+                                    conv_flat::kLanes);
   return P;
 }
 
+// Each canvas float is written once: the rows holding pixels as zeros, the
+// images' pixels, zeros; the other rows and the slack as zeros.
 void stage_x(const Plan& P, const float* x, int images, float* canvas) {
   const Geometry& g = P.g;
-  const int s = g.s, p = g.p;
-  std::memset(canvas, 0, sizeof(float) * P.x_floats);
-  for (int b = 0; b < images; b++)
-    for (int c = 0; c < g.C; c++)
-      for (int r = 0; r < s; r++)
-        for (int t = 0; t < s; t++) {
-          const int slot = P.slot[r * s + t];
-          if (slot < 0) continue;
-          int a0, a1, e0, e1;
-          phase_range(s, r, p, p + g.H, a0, a1);
-          phase_range(s, t, p, p + g.W, e0, e1);
-          float* plane = canvas + ((int64_t)c * P.phases + slot) * P.x_plane + (int64_t)b * P.Sw;
-          for (int a = a0; a < a1; a++) {
-            const float* src = x + (((int64_t)b * g.C + c) * g.H + a * s + r - p) * g.W;
-            float* dst = plane + (int64_t)a * P.ld;
-            if (s == 1) {
-              std::memcpy(dst + p, src, sizeof(float) * g.W);
-            } else {
-              for (int e = e0; e < e1; e++) dst[e] = src[e * s + t - p];
-            }
+  const int s = g.s, p = g.p, ld = P.ld;
+  for (int c = 0; c < g.C; c++)
+    for (int r = 0; r < s; r++)
+      for (int t = 0; t < s; t++) {
+        const int slot = P.slot[r * s + t];
+        if (slot < 0) continue;
+        int a0, a1, e0, e1;
+        phase_range(s, r, p, p + g.H, a0, a1);
+        phase_range(s, t, p, p + g.W, e0, e1);
+        float* plane = canvas + ((int64_t)c * P.phases + slot) * P.x_plane;
+        for (int a = 0; a < P.A; a++) {
+          float* row = plane + (int64_t)a * ld;
+          if (a < a0 || a >= a1 || images == 0) {
+            std::memset(row, 0, sizeof(float) * ld);
+            continue;
           }
+          int col = 0;
+          for (int b = 0; b < images; b++) {
+            const int start = b * P.Sw + e0;
+            std::memset(row + col, 0, sizeof(float) * (start - col));
+            const float* src = x + (((int64_t)b * g.C + c) * g.H + a * s + r - p) * g.W;
+            if (s == 1) std::memcpy(row + start, src, sizeof(float) * g.W);
+            else gather(row + start, src + e0 * s + t - p, s, e1 - e0);
+            col = b * P.Sw + e1;
+          }
+          std::memset(row + col, 0, sizeof(float) * (ld - col));
         }
+      }
+  const int64_t used = (int64_t)g.C * P.phases * P.x_plane;
+  std::memset(canvas + used, 0, sizeof(float) * (P.x_floats - used));
 }
 
 void stage_dy(const Plan& P, const float* dy, int images, float* canvas) {
   const Geometry& g = P.g;
-  std::memset(canvas, 0, sizeof(float) * P.dy_floats);
-  for (int b = 0; b < images; b++)
-    for (int o = 0; o < g.O; o++)
-      for (int i = 0; i < g.Ho; i++)
-        std::memcpy(canvas + o * P.dy_plane + (int64_t)(P.dy_top + i) * P.ld + (int64_t)b * P.Sw + P.dy_left,
-                    dy + (((int64_t)b * g.O + o) * g.Ho + i) * g.Wo, sizeof(float) * g.Wo);
+  const int ld = P.ld;
+  const int64_t lead = P.dy_grid - ((int64_t)P.dy_top * ld + P.dy_left), rows_floats = (int64_t)P.dy_rows * ld;
+  std::memset(canvas, 0, sizeof(float) * lead);
+  for (int o = 0; o < g.O; o++) {
+    float* plane = canvas + lead + o * P.dy_plane;
+    for (int i = 0; i < P.dy_rows; i++) {
+      float* row = plane + (int64_t)i * ld;
+      const int h = i - P.dy_top;
+      if (h < 0 || h >= g.Ho || images == 0) {
+        std::memset(row, 0, sizeof(float) * ld);
+        continue;
+      }
+      int col = 0;
+      for (int b = 0; b < images; b++) {
+        const int start = b * P.Sw + P.dy_left;
+        std::memset(row + col, 0, sizeof(float) * (start - col));
+        std::memcpy(row + start, dy + (((int64_t)b * g.O + o) * g.Ho + h) * g.Wo, sizeof(float) * g.Wo);
+        col = start + g.Wo;
+      }
+      std::memset(row + col, 0, sizeof(float) * (ld - col));
+    }
+    std::memset(plane + rows_floats, 0, sizeof(float) * (P.dy_plane - rows_floats));
+  }
+  const int64_t used = lead + (int64_t)g.O * P.dy_plane;
+  std::memset(canvas + used, 0, sizeof(float) * (P.dy_floats - used));
 }
 
-void store_y(const Plan& P, const float* out, int64_t out_plane, const float* bias, int images, float* y) {
+__attribute__((target_clones("avx512f", "avx2", "default"))) void store_y(const Plan& P, const float* out,
+                                                                            int64_t out_plane, const float* bias,
+                                                                            int images, float* y) {
   const Geometry& g = P.g;
   for (int b = 0; b < images; b++)
     for (int o = 0; o < g.O; o++) {
@@ -169,8 +217,10 @@ void store_y(const Plan& P, const float* out, int64_t out_plane, const float* bi
     }
 }
 
-void store_dx(const Plan& P, const DxPhase& ph, const float* out, int64_t out_plane, int images, int c0, int c1,
-              bool fresh, float* dx) {
+__attribute__((target_clones("avx512f", "avx2", "default"))) void store_dx(const Plan& P, const DxPhase& ph,
+                                                                             const float* out, int64_t out_plane,
+                                                                             int images, int c0, int c1, bool fresh,
+                                                                             float* dx) {
   const Geometry& g = P.g;
   const int s = g.s;
   for (int b = 0; b < images; b++)

@@ -15,10 +15,10 @@
 // so an image costs Sw = W + 1 columns for W outputs: small late-stage images
 // (7x7, 4x4) fill vectors by being many to a band.
 //
-// dy canvas. dy of image b at row dy_top + i, column b * Sw + dy_left + j,
-// zeros elsewhere: the weight gradient reads it at grid position q (plus
-// dy_top * ld + dy_left), and every input-gradient phase reads it as a
-// correlation's input.
+// dy canvas. dy of image b at row dy_top + i, column b * Sw + dy_left + j of
+// each plane, zeros elsewhere: the weight gradient reads it at grid position
+// q (dy_grid + q: grid position 0 sits on a 64-byte boundary), and every
+// input-gradient phase reads it as a correlation's input.
 //
 // Input gradient by phases (the transposed convolution): dx at padded
 // position (a s + r, e s + t) is
@@ -59,16 +59,18 @@ struct Plan {
   int64_t x_plane = 0, x_floats = 0;   // x canvas: floats per plane, in all (with slack)
   std::vector<int32_t> taps;   // forward and weight-gradient taps into the x canvas, (c, ki, kj) order
   int64_t Q = 0;               // forward grid positions up to the last output + 1
-  int dy_top = 0, dy_left = 0;
+  int dy_top = 0, dy_left = 0, dy_rows = 0;
+  int64_t dy_grid = 0;         // dy canvas: the float of grid position 0 (dy[0, 0, 0]) in plane 0
   int64_t dy_plane = 0, dy_floats = 0;
   std::vector<DxPhase> dx;     // the s * s input-gradient phases (those with dx positions)
 };
 
-// Images per band for a geometry: enough to fill rows of ~64 columns, and at
-// least `positions` grid positions per band (the backward's register tiles sum
-// over a whole band before they reduce their lanes).
-int images_per_band(const Geometry& g, int64_t positions = 0);
-Plan make_plan(const Geometry& g, int G);
+// Images per band for a geometry: enough to fill rows of `columns` columns,
+// and at least `positions` grid positions per band (the backward's register
+// tiles sum over a whole band before they reduce their lanes).
+int images_per_band(const Geometry& g, int64_t positions = 0, int columns = 64, bool with_dx = true);
+// with_dx false: no input-gradient phases and no dy canvas (dy_* are 0).
+Plan make_plan(const Geometry& g, int G, bool with_dx = true);
 
 // The canvases of `images` (<= G) consecutive images, x and dy in NCHW.
 void stage_x(const Plan& P, const float* x, int images, float* canvas);

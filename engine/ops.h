@@ -80,10 +80,11 @@ Tensor conv2d_naive(const Tensor& x, const Tensor& W, const Tensor& b, Conv2dArg
 struct Conv2dGrads { Tensor dx, dW, db; };
 Conv2dGrads conv2d_backward_naive(const Tensor& x, const Tensor& W, const Tensor& gy, Conv2dArgs a = {});
 // conv2d picks its kernels by shape (engine/ops_conv.cpp): Columns (im2col +
-// sgemm), Direct (engine/conv_direct.h, stride 1) or Flat (engine/conv_flat.h).
-// Tests: force one path for every shape it takes (Direct falls back to
-// Columns where it does not apply); Auto restores the choice by shape.
-enum class ConvPath { Auto, Columns, Direct, Flat };
+// sgemm), Direct (engine/conv_direct.h, stride 1), Flat (engine/conv_flat.h)
+// or Winograd (engine/conv_winograd.h, 3x3 stride 1 padding 1).
+// Tests: force one path for every shape it takes (Direct and Winograd fall
+// back to the columns where they do not apply); Auto restores the choice by shape.
+enum class ConvPath { Auto, Columns, Direct, Flat, Winograd };
 void conv2d_force_path(ConvPath p);
 
 // ---- pooling (engine/ops_pool.cpp) -------------------------------------------

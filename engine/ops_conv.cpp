@@ -30,6 +30,7 @@
 #include "engine/conv_canvas.h"
 #include "engine/conv_direct.h"
 #include "engine/conv_flat.h"
+#include "engine/conv_winograd.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "engine/workspace.h"
@@ -307,9 +308,68 @@ bool flat_fits(const conv_canvas::Plan& P) {
   return P.x_floats < limit && P.dy_floats < limit && (int64_t)P.g.O * conv_flat::round_up(P.Q, 16) < limit;
 }
 
+// Measured (apps/experiments/bench.cpp, conv rows): the flat path wins from 8
+// input and 16 output channels with a kernel larger than 1x1 (ResNet's 3x3
+// convolutions, stride 1 and 2; MultiLeNet's 10 -> 20); im2col + sgemm wins
+// the stems (1 or 3 input channels) and the 1x1 projections.
 bool flat_path(const ConvGeom& g) {
   if (g_force_path != ConvPath::Auto) return g_force_path == ConvPath::Flat;
-  return g.O >= 16 && !g.cols_are_input();
+  return g.O >= 16 && g.C >= 8 && g.kh * g.kw > 1;
+}
+
+// Which passes take Winograd's F(2x2, 3x3) (engine/conv_winograd.h); the
+// others the flat path. Measured (apps/experiments/bench.cpp, conv rows): it
+// wins forward and input gradient from 64 channels on images of 8x8 and more,
+// loses below (narrow layers: short products, transforms not amortised; 4x4
+// images: most of a tile grid is padding), and its weight gradient, whose
+// products per band are short, loses everywhere against the flat kernel.
+struct WinogradPasses {
+  bool forward = false, input_grad = false, weight_grad = false;
+  bool all() const { return forward && input_grad && weight_grad; }
+};
+
+WinogradPasses winograd_passes(const ConvGeom& g) {
+  WinogradPasses w;
+  if (!conv_winograd::applies(g.kh, g.kw, g.s, g.p)) return w;
+  if (g_force_path != ConvPath::Auto) {
+    w.forward = w.input_grad = w.weight_grad = g_force_path == ConvPath::Winograd;
+    return w;
+  }
+  w.forward = w.input_grad = g.C >= 64 && g.O >= 64 && g.H >= 8 && g.W >= 8;
+  return w;
+}
+
+conv_winograd::Problem winograd_problem(const ConvGeom& g, const float* x, const float* w) {
+  conv_winograd::Problem p;
+  p.N = g.N, p.C = g.C, p.H = g.H, p.W = g.W, p.O = g.O, p.x = x, p.w = w;
+  return p;
+}
+
+void winograd_forward(const ConvGeom& g, const float* X, const float* Wt, const float* B, float* Y) {
+  conv_winograd::forward(winograd_problem(g, X, Wt), B, Y, false);
+}
+
+void winograd_grad_weight(const ConvGeom& g, const float* X, const float* Wt, const float* dY, float* dW) {
+  conv_winograd::grad_weight(winograd_problem(g, X, Wt), dY, dW);
+}
+
+// dx: the same correlation of dy, the kernel flipped and its channels swapped.
+void winograd_input_grad(const ConvGeom& g, const float* Wt, const float* dY, float* dX, bool fresh) {
+  conv_winograd::Problem q;
+  q.N = g.N, q.C = g.O, q.H = g.Ho, q.W = g.Wo, q.O = g.C, q.x = dY, q.w = Wt, q.flip = true;
+  conv_winograd::forward(q, nullptr, dX, !fresh);
+}
+
+// db[o] += sum of dy over samples and positions (in double, samples in order).
+void sum_planes(const ConvGeom& g, const float* dY, float* db) {
+  const int64_t plane = (int64_t)g.Ho * g.Wo;
+  parallel_for(g.O, 1, [&](int64_t o0, int64_t o1) {
+    for (int64_t o = o0; o < o1; o++) {
+      double acc = 0;
+      for (int n = 0; n < g.N; n++) acc += sum_double(dY + ((int64_t)n * g.O + o) * plane, plane);
+      db[o] += (float)acc;
+    }
+  });
 }
 
 void flat_forward(const ConvGeom& g, const conv_canvas::Plan& P, const float* X, const float* Wt, const float* B,
@@ -391,7 +451,7 @@ void flat_backward(const ConvGeom& g, const float* X, const float* Wt, const flo
         const int o0 = (int)(i % groups) * kFlatGroup;
         conv_flat::GradWeight k;
         k.O = std::min(kFlatGroup, O - o0), k.T = T, k.in = xc + band * P.x_floats, k.taps = P.taps.data();
-        k.dy = dyc + band * P.dy_floats + o0 * P.dy_plane + (int64_t)P.dy_top * P.ld + P.dy_left;
+        k.dy = dyc + band * P.dy_floats + o0 * P.dy_plane + P.dy_grid;
         k.dy_plane = P.dy_plane, k.Q = P.Q, k.dw = dW_part + (band * O + o0) * T;
         conv_flat::grad_weight(k);
       }
@@ -451,21 +511,31 @@ Tensor conv2d(const Tensor& x, const Tensor& W, const Tensor& b, Conv2dArgs a) {
   float* Y = y.data();
   const int64_t xs = (int64_t)g.C * g.H * g.W;  // floats per input sample
 
+  const WinogradPasses wino = winograd_passes(g);
   std::shared_ptr<const conv_canvas::Plan> plan;
-  if (flat_path(g)) {
+  if (flat_path(g) && !wino.all()) {
     const conv_canvas::Geometry cg = canvas_geometry(g);
     auto P = std::make_shared<conv_canvas::Plan>(conv_canvas::make_plan(cg, conv_canvas::images_per_band(cg)));
     if (flat_fits(*P)) plan = P;
   }
-  if (plan) {
-    flat_forward(g, *plan, X, Wt, B, Y);
+  if (plan || wino.all()) {
+    if (wino.forward) winograd_forward(g, X, Wt, B, Y);
+    else flat_forward(g, *plan, X, Wt, B, Y);
     if (any_requires_grad({&x, &W, &b})) {
       auto gx = grad_target(x), gw = grad_target(W), gb = grad_target(b);
       record(y, "conv2d", [=](const Tensor& gy) {
+        const float* dY = gy.data();
         bool dx_fresh = false;
         float* dX = gx ? grad_buffer(gx, dx_fresh) : nullptr;
-        flat_backward(g, x.data(), W.data(), gy.data(), dX, dx_fresh, gw ? acc_grad(gw) : nullptr,
-                      gb ? acc_grad(gb) : nullptr);
+        float* dW = gw ? acc_grad(gw) : nullptr;
+        float* db = gb ? acc_grad(gb) : nullptr;
+        if (wino.all()) {
+          if (db) sum_planes(g, dY, db);
+          if (dW) winograd_grad_weight(g, x.data(), W.data(), dY, dW);
+        } else {
+          flat_backward(g, x.data(), W.data(), dY, wino.input_grad ? nullptr : dX, dx_fresh, dW, db);
+        }
+        if (dX && wino.input_grad) winograd_input_grad(g, W.data(), dY, dX, dx_fresh);
       });
     }
     return y;

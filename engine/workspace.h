@@ -21,8 +21,10 @@ enum ScratchSlot : int {
   kScratchColGrad = 1,   // dL/dcolumns before col2im, or the padded dy of the direct conv
   kScratchPartials = 2,  // per-chunk partial sums, on the calling thread
   kScratchSetup = 3,     // per-call tables shared by the workers (conv taps, flipped weights), calling thread
-  kScratchDx = 4,        // the direct conv's shifted dx (conv backward)
-  kScratchSlots = 5
+  kScratchDx = 4,        // the direct conv's shifted dx (conv backward), a flat correlation's output grid
+  kScratchTiles = 5,     // Winograd: the output's (or dy's) tile phases
+  kScratchTileGrad = 6,  // Winograd: a band's transformed weight gradient
+  kScratchSlots = 7
 };
 
 // At least `bytes` bytes of this thread's slot `slot`, 64-byte aligned.

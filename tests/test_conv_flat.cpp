@@ -1,9 +1,10 @@
-// The flat-canvas convolution path (engine/conv_flat.h, engine/conv_canvas.h):
-// the two kernels against their naive twins in every build this CPU runs, the
-// AVX-512 and AVX2 builds giving the same bits; conv2d forced onto the path
-// against the naive loops on random shapes (strides 1-3, kernels 1-5, padding
-// past k-1, bands of several images) and on the ResNet-18 layers; finite
-// differences; the same bits at 1 and 2 threads.
+// The flat-canvas convolution path (engine/conv_flat.h, engine/conv_canvas.h)
+// and Winograd's F(2x2, 3x3) built on it (engine/conv_winograd.h): the two
+// kernels against their naive twins in every build this CPU runs, the AVX-512
+// and AVX2 builds giving the same bits; conv2d forced onto each path against
+// the naive loops on random shapes (strides 1-3, kernels 1-5, padding past
+// k-1, odd and tiny images, bands of several images) and on the ResNet-18
+// layers; finite differences; the same bits at 1 and 2 threads.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -263,6 +264,65 @@ TEST_CASE("conv2d on the flat path is bit-identical at 1 and 2 threads") {
                             ConvCase{{37, 32, 4, 4}, {32, 32, 3, 3}, {1, 1}, false},
                             ConvCase{{21, 16, 14, 14}, {16, 16, 3, 3}, {1, 1}, true},
                             ConvCase{{21, 16, 14, 14}, {32, 16, 1, 1}, {2, 0}, false}}) {
+    Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -1, 1, rng);
+    Tensor b = Tensor::uniform({c.w[0]}, -1, 1, rng), gy;
+    set_num_threads(1);
+    const Result one = run_conv(c, x, w, b, gy, rng);
+    set_num_threads(2);
+    const Result two = run_conv(c, x, w, b, gy, rng);
+    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w));
+    CHECK(same_bits(one.y, two.y));
+    CHECK(same_bits(one.dx, two.dx));
+    CHECK(same_bits(one.dW, two.dW));
+    if (c.bias) CHECK(same_bits(one.db, two.db));
+  }
+}
+
+TEST_CASE("conv2d on the Winograd path equals the naive loops on random 3x3 shapes") {
+  Restore restore;
+  conv2d_force_path(ConvPath::Winograd);
+  Rng rng(37);
+  for (int trial = 0; trial < 150; trial++) {
+    ConvCase c;
+    c.x = {rand_int(rng, 1, 9), rand_int(rng, 1, 20), rand_int(rng, 1, 12), rand_int(rng, 1, 17)};
+    c.w = {rand_int(rng, 1, 20), c.x[1], 3, 3};
+    c.a.stride = 1, c.a.pad = 1;
+    c.bias = rng.below(2) == 0;
+    Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -1, 1, rng);
+    Tensor b = Tensor::uniform({c.w[0]}, -1, 1, rng), gy;
+    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w) << " bias " << c.bias);
+    const Result f = run_conv(c, x, w, b, gy, rng);
+    check_against_naive(c, x, w, b, f, gy);
+  }
+}
+
+TEST_CASE("conv2d on the Winograd path: ResNet-18 layers, finite differences, 1 and 2 threads") {
+  Restore restore;
+  conv2d_force_path(ConvPath::Winograd);
+  Rng rng(38);
+  for (const ConvCase& c : {ConvCase{{2, 16, 28, 28}, {16, 16, 3, 3}, {1, 1}, false},
+                            ConvCase{{2, 64, 7, 7}, {64, 64, 3, 3}, {1, 1}, false},
+                            ConvCase{{2, 128, 4, 4}, {128, 128, 3, 3}, {1, 1}, false},
+                            ConvCase{{2, 32, 32, 32}, {32, 32, 3, 3}, {1, 1}, false}}) {
+    Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -0.2f, 0.2f, rng), b, gy;
+    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w));
+    const Result f = run_conv(c, x, w, b, gy, rng);
+    check_against_naive(c, x, w, b, f, gy);
+  }
+  for (const ConvCase& c : {ConvCase{{2, 2, 5, 6}, {3, 2, 3, 3}, {1, 1}, true},
+                            ConvCase{{3, 3, 3, 2}, {2, 3, 3, 3}, {1, 1}, false}}) {
+    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w));
+    std::vector<Tensor> in;
+    in.reserve(3);
+    in.push_back(param(c.x, rng));
+    in.push_back(param(c.w, rng));
+    if (c.bias) in.push_back(param({c.w[0]}, rng));
+    const Conv2dArgs a = c.a;
+    gradcheck([a](const std::vector<Tensor>& t) { return conv2d(t[0], t[1], t.size() > 2 ? t[2] : Tensor(), a); },
+              in);
+  }
+  for (const ConvCase& c : {ConvCase{{37, 16, 7, 7}, {32, 16, 3, 3}, {1, 1}, true},
+                            ConvCase{{21, 16, 14, 13}, {16, 16, 3, 3}, {1, 1}, false}}) {
     Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -1, 1, rng);
     Tensor b = Tensor::uniform({c.w[0]}, -1, 1, rng), gy;
     set_num_threads(1);

@@ -3,6 +3,7 @@
 // the op and the shapes.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "engine/tensor.h"
@@ -86,6 +87,8 @@ Conv2dGrads conv2d_backward_naive(const Tensor& x, const Tensor& W, const Tensor
 // back to the columns where they do not apply); Auto restores the choice by shape.
 enum class ConvPath { Auto, Columns, Direct, Flat, Winograd };
 void conv2d_force_path(ConvPath p);
+// The kernels conv2d takes for these shapes, e.g. "flat" or "winograd (dW flat)" (benchmarks, reports).
+std::string conv2d_path_name(const Shape& x, const Shape& w, Conv2dArgs a = {});
 
 // ---- pooling (engine/ops_pool.cpp) -------------------------------------------
 struct Pool2dArgs { int kernel = 2, stride = 0 /* 0 = kernel */, pad = 0; };

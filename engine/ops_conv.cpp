@@ -52,33 +52,37 @@ struct ConvGeom {
   bool cols_are_input() const { return kh == 1 && kw == 1 && s == 1 && p == 0; }
 };
 
-ConvGeom conv_geometry(const Tensor& x, const Tensor& W, const Tensor& b, const Conv2dArgs& a) {
+// The geometry of x [N,C,H,W] * W [O,C,kh,kw] (+ bias of shape *bs), checked.
+ConvGeom conv_geometry(const Shape& xs, const Shape& ws, const Shape* bs, const Conv2dArgs& a) {
   const char* op = "conv2d";
-  MT_CHECK(x.defined(), op, "undefined input");
-  MT_CHECK(W.defined(), op, "undefined weight");
-  MT_CHECK(x.dim() == 4, op, "input " + shape_str(x.shape()) + " must be 4-D [N,C,H,W]");
-  MT_CHECK(W.dim() == 4, op, "weight " + shape_str(W.shape()) + " must be 4-D [O,C,kh,kw]");
+  MT_CHECK(xs.size() == 4, op, "input " + shape_str(xs) + " must be 4-D [N,C,H,W]");
+  MT_CHECK(ws.size() == 4, op, "weight " + shape_str(ws) + " must be 4-D [O,C,kh,kw]");
   ConvGeom g;
-  g.N = x.size(0), g.C = x.size(1), g.H = x.size(2), g.W = x.size(3);
-  g.O = W.size(0), g.kh = W.size(2), g.kw = W.size(3);
+  g.N = xs[0], g.C = xs[1], g.H = xs[2], g.W = xs[3];
+  g.O = ws[0], g.kh = ws[2], g.kw = ws[3];
   g.s = a.stride, g.p = a.pad;
-  MT_CHECK(W.size(1) == g.C, op, "input " + shape_str(x.shape()) + " has " + std::to_string(g.C) +
-                                  " channels, weight " + shape_str(W.shape()) + " expects " +
-                                  std::to_string(W.size(1)));
+  MT_CHECK(ws[1] == g.C, op, "input " + shape_str(xs) + " has " + std::to_string(g.C) + " channels, weight " +
+                              shape_str(ws) + " expects " + std::to_string(ws[1]));
   MT_CHECK(g.s >= 1, op, "stride must be >= 1, got " + std::to_string(g.s));
   MT_CHECK(g.p >= 0, op, "padding must be >= 0, got " + std::to_string(g.p));
-  MT_CHECK(g.kh >= 1 && g.kw >= 1 && g.O >= 1, op, "empty weight " + shape_str(W.shape()));
+  MT_CHECK(g.kh >= 1 && g.kw >= 1 && g.O >= 1, op, "empty weight " + shape_str(ws));
   MT_CHECK(g.H + 2 * g.p >= g.kh && g.W + 2 * g.p >= g.kw, op,
         "kernel " + std::to_string(g.kh) + "x" + std::to_string(g.kw) + " is larger than the padded input " +
-            std::to_string(g.H + 2 * g.p) + "x" + std::to_string(g.W + 2 * g.p) + " (input " +
-            shape_str(x.shape()) + ", pad " + std::to_string(g.p) + ")");
-  if (b.defined())
-    MT_CHECK(b.dim() == 1 && b.size(0) == g.O, op,
-          "bias " + shape_str(b.shape()) + " must have shape [" + std::to_string(g.O) + "] for weight " +
-              shape_str(W.shape()));
+            std::to_string(g.H + 2 * g.p) + "x" + std::to_string(g.W + 2 * g.p) + " (input " + shape_str(xs) +
+            ", pad " + std::to_string(g.p) + ")");
+  if (bs)
+    MT_CHECK(bs->size() == 1 && (*bs)[0] == g.O, op,
+          "bias " + shape_str(*bs) + " must have shape [" + std::to_string(g.O) + "] for weight " + shape_str(ws));
   g.Ho = (g.H + 2 * g.p - g.kh) / g.s + 1;
   g.Wo = (g.W + 2 * g.p - g.kw) / g.s + 1;
   return g;
+}
+
+ConvGeom conv_geometry(const Tensor& x, const Tensor& W, const Tensor& b, const Conv2dArgs& a) {
+  MT_CHECK(x.defined(), "conv2d", "undefined input");
+  MT_CHECK(W.defined(), "conv2d", "undefined weight");
+  const Shape bs = b.defined() ? b.shape() : Shape();
+  return conv_geometry(x.shape(), W.shape(), b.defined() ? &bs : nullptr, a);
 }
 
 // The outputs o in [lo, hi) whose input index o*s - p + k falls inside [0, in).
@@ -694,5 +698,18 @@ Tensor conv2d(const Tensor& x, const Tensor& W, const Tensor& b, Conv2dArgs a) {
 }
 
 void conv2d_force_path(ConvPath p) { g_force_path = p; }
+
+std::string conv2d_path_name(const Shape& x, const Shape& w, Conv2dArgs a) {
+  const ConvGeom g = conv_geometry(x, w, nullptr, a);
+  const WinogradPasses wino = winograd_passes(g);
+  if (wino.all()) return "winograd";
+  bool fits = false;
+  if (flat_path(g)) {
+    const conv_canvas::Geometry cg = canvas_geometry(g);
+    fits = flat_fits(conv_canvas::make_plan(cg, conv_canvas::images_per_band(cg)));
+  }
+  if (fits) return wino.forward ? "winograd (dW flat)" : "flat";
+  return direct_path(g) ? "direct" : "columns";
+}
 
 }  // namespace mt

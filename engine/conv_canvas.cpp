@@ -19,15 +19,6 @@ void phase_range(int s, int t, int lo, int hi, int& first, int& last) {
   last = std::max(last, first);
 }
 
-// dst[e] = src[s * e] for e < n (a phase's pixels of one row).
-__attribute__((target_clones("avx512f", "avx2", "default"))) void gather(float* __restrict dst,
-                                                                          const float* __restrict src, int s, int n) {
-  if (s == 2)
-    for (int e = 0; e < n; e++) dst[e] = src[2 * e];
-  else
-    for (int e = 0; e < n; e++) dst[e] = src[(int64_t)s * e];
-}
-
 }  // namespace
 
 int images_per_band(const Geometry& g, int64_t positions, int columns, bool with_dx) {
@@ -137,9 +128,20 @@ Plan make_plan(const Geometry& g, int G, bool with_dx) {
   return P;
 }
 
-// Each canvas float is written once: the rows holding pixels as zeros, the
-// images' pixels, zeros; the other rows and the slack as zeros.
-void stage_x(const Plan& P, const float* x, int images, float* canvas) {
+// The canvases are built row by row, each row zeroed and its images' pixels
+// copied in while it sits in L1 (inline loops: rows are short, and a call per
+// row segment cost more than the copy); rows without pixels and the slack are zeroed.
+#define MT_CANVAS_CLONES \
+  __attribute__((target_clones("avx512f", "avx2", "default"), optimize("no-tree-loop-distribute-patterns")))
+
+inline void zero(float* __restrict d, int64_t n) {
+  for (int64_t i = 0; i < n; i++) d[i] = 0.f;
+}
+inline void copy(float* __restrict d, const float* __restrict s, int n) {
+  for (int i = 0; i < n; i++) d[i] = s[i];
+}
+
+MT_CANVAS_CLONES void stage_x(const Plan& P, const float* x, int images, float* canvas) {
   const Geometry& g = P.g;
   const int s = g.s, p = g.p, ld = P.ld;
   for (int c = 0; c < g.C; c++)
@@ -152,57 +154,46 @@ void stage_x(const Plan& P, const float* x, int images, float* canvas) {
         phase_range(s, t, p, p + g.W, e0, e1);
         float* plane = canvas + ((int64_t)c * P.phases + slot) * P.x_plane;
         for (int a = 0; a < P.A; a++) {
-          float* row = plane + (int64_t)a * ld;
-          if (a < a0 || a >= a1 || images == 0) {
-            std::memset(row, 0, sizeof(float) * ld);
-            continue;
-          }
-          int col = 0;
+          float* __restrict row = plane + (int64_t)a * ld;
+          zero(row, ld);
+          if (a < a0 || a >= a1) continue;
           for (int b = 0; b < images; b++) {
-            const int start = b * P.Sw + e0;
-            std::memset(row + col, 0, sizeof(float) * (start - col));
-            const float* src = x + (((int64_t)b * g.C + c) * g.H + a * s + r - p) * g.W;
-            if (s == 1) std::memcpy(row + start, src, sizeof(float) * g.W);
-            else gather(row + start, src + e0 * s + t - p, s, e1 - e0);
-            col = b * P.Sw + e1;
+            const float* __restrict src = x + (((int64_t)b * g.C + c) * g.H + a * s + r - p) * g.W;
+            float* __restrict dst = row + b * P.Sw + e0;
+            if (s == 1) copy(dst, src, g.W);
+            else if (s == 2)
+              for (int e = 0; e < e1 - e0; e++) dst[e] = src[2 * (e0 + e) + t - p];
+            else
+              for (int e = 0; e < e1 - e0; e++) dst[e] = src[(int64_t)s * (e0 + e) + t - p];
           }
-          std::memset(row + col, 0, sizeof(float) * (ld - col));
         }
       }
   const int64_t used = (int64_t)g.C * P.phases * P.x_plane;
-  std::memset(canvas + used, 0, sizeof(float) * (P.x_floats - used));
+  zero(canvas + used, P.x_floats - used);
 }
 
-void stage_dy(const Plan& P, const float* dy, int images, float* canvas) {
+MT_CANVAS_CLONES void stage_dy(const Plan& P, const float* dy, int images, float* canvas) {
   const Geometry& g = P.g;
   const int ld = P.ld;
   const int64_t lead = P.dy_grid - ((int64_t)P.dy_top * ld + P.dy_left), rows_floats = (int64_t)P.dy_rows * ld;
-  std::memset(canvas, 0, sizeof(float) * lead);
+  zero(canvas, lead);
   for (int o = 0; o < g.O; o++) {
     float* plane = canvas + lead + o * P.dy_plane;
     for (int i = 0; i < P.dy_rows; i++) {
-      float* row = plane + (int64_t)i * ld;
+      float* __restrict row = plane + (int64_t)i * ld;
+      zero(row, ld);
       const int h = i - P.dy_top;
-      if (h < 0 || h >= g.Ho || images == 0) {
-        std::memset(row, 0, sizeof(float) * ld);
-        continue;
-      }
-      int col = 0;
-      for (int b = 0; b < images; b++) {
-        const int start = b * P.Sw + P.dy_left;
-        std::memset(row + col, 0, sizeof(float) * (start - col));
-        std::memcpy(row + start, dy + (((int64_t)b * g.O + o) * g.Ho + h) * g.Wo, sizeof(float) * g.Wo);
-        col = start + g.Wo;
-      }
-      std::memset(row + col, 0, sizeof(float) * (ld - col));
+      if (h < 0 || h >= g.Ho) continue;
+      for (int b = 0; b < images; b++)
+        copy(row + b * P.Sw + P.dy_left, dy + (((int64_t)b * g.O + o) * g.Ho + h) * g.Wo, g.Wo);
     }
-    std::memset(plane + rows_floats, 0, sizeof(float) * (P.dy_plane - rows_floats));
+    zero(plane + rows_floats, P.dy_plane - rows_floats);
   }
   const int64_t used = lead + (int64_t)g.O * P.dy_plane;
-  std::memset(canvas + used, 0, sizeof(float) * (P.dy_floats - used));
+  zero(canvas + used, P.dy_floats - used);
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) void store_y(const Plan& P, const float* out,
+MT_CANVAS_CLONES void store_y(const Plan& P, const float* out,
                                                                             int64_t out_plane, const float* bias,
                                                                             int images, float* y) {
   const Geometry& g = P.g;
@@ -217,7 +208,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void store_y(const 
     }
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) void store_dx(const Plan& P, const DxPhase& ph,
+MT_CANVAS_CLONES void store_dx(const Plan& P, const DxPhase& ph,
                                                                              const float* out, int64_t out_plane,
                                                                              int images, int c0, int c1, bool fresh,
                                                                              float* dx) {

@@ -416,10 +416,8 @@ void flat_backward(const ConvGeom& g, const float* X, const float* Wt, const flo
     dx_grid = std::max(dx_grid, conv_flat::round_up(P.dx[i].Q, conv_flat::kLanes));
   }
   // Shared by the workers, on this thread's scratch: the weights of dx, the
-  // canvases of every band, the per-band partials of db (double) and dW.
+  // per-band partials of db (double) and dW.
   float* wdx = scratch<float>(kScratchSetup, std::max<int64_t>(1, wdx_at.back()));
-  float* xc = dW ? scratch<float>(kScratchCols, bands * P.x_floats) : nullptr;
-  float* dyc = scratch<float>(kScratchColGrad, bands * P.dy_floats);
   char* part = scratch<char>(kScratchPartials, bands * O * (sizeof(double) + sizeof(float) * T));
   double* db_part = reinterpret_cast<double*>(part);
   float* dW_part = reinterpret_cast<float*>(part + bands * O * sizeof(double));
@@ -431,59 +429,93 @@ void flat_backward(const ConvGeom& g, const float* X, const float* Wt, const flo
                               wdx + wdx_at[i]);
     }
 
-  parallel_for(bands, 1, [&](int64_t b0, int64_t b1) {  // the canvases, and db
-    for (int64_t band = b0; band < b1; band++) {
-      const int64_t n0 = band * P.G;
-      const int images = (int)std::min<int64_t>(P.G, g.N - n0);
-      conv_canvas::stage_dy(P, dY + n0 * ys, images, dyc + band * P.dy_floats);
-      if (xc) conv_canvas::stage_x(P, X + n0 * xs, images, xc + band * P.x_floats);
-      if (db) {
-        const int64_t plane = (int64_t)g.Ho * g.Wo;
-        for (int o = 0; o < O; o++) {
-          double acc = 0;
-          for (int b = 0; b < images; b++) acc += sum_double(dY + (n0 + b) * ys + o * plane, plane);
-          db_part[band * O + o] = acc;
-        }
+  // One band's canvases and db; its dW rows [o0, o1); its dx channels [c0, c1)
+  // (in groups, through `out`). Every dW and dx element is computed the same
+  // way whichever of the two schedules below runs it.
+  auto stage = [&](int64_t band, float* xcb, float* dycb) {
+    const int64_t n0 = band * P.G;
+    const int images = (int)std::min<int64_t>(P.G, g.N - n0);
+    conv_canvas::stage_dy(P, dY + n0 * ys, images, dycb);
+    if (dW) conv_canvas::stage_x(P, X + n0 * xs, images, xcb);
+    if (db) {
+      const int64_t plane = (int64_t)g.Ho * g.Wo;
+      for (int o = 0; o < O; o++) {
+        double acc = 0;
+        for (int b = 0; b < images; b++) acc += sum_double(dY + (n0 + b) * ys + o * plane, plane);
+        db_part[band * O + o] = acc;
       }
     }
-  });
-  if (dW) {  // band x group of output channels
-    const int64_t groups = (O + kFlatGroup - 1) / kFlatGroup;
-    parallel_for(bands * groups, 1, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; i++) {
-        const int64_t band = i / groups;
-        const int o0 = (int)(i % groups) * kFlatGroup;
-        conv_flat::GradWeight k;
-        k.O = std::min(kFlatGroup, O - o0), k.T = T, k.in = xc + band * P.x_floats, k.taps = P.taps.data();
-        k.dy = dyc + band * P.dy_floats + o0 * P.dy_plane + P.dy_grid;
-        k.dy_plane = P.dy_plane, k.Q = P.Q, k.dw = dW_part + (band * O + o0) * T;
-        conv_flat::grad_weight(k);
-      }
-    });
-  }
-  if (dX) {  // band x group of input channels
-    const int64_t groups = (C + kFlatGroup - 1) / kFlatGroup;
-    parallel_for(bands * groups, 1, [&](int64_t i0, int64_t i1) {
-      float* out = scratch<float>(kScratchDx, kFlatGroup * dx_grid);
-      for (int64_t i = i0; i < i1; i++) {
-        const int64_t band = i / groups, n0 = band * P.G;
-        const int images = (int)std::min<int64_t>(P.G, g.N - n0);
-        const int c0 = (int)(i % groups) * kFlatGroup, c1 = std::min(C, c0 + kFlatGroup);
-        for (size_t f = 0; f < P.dx.size(); f++) {
-          const conv_canvas::DxPhase& ph = P.dx[f];
-          if (ph.taps.empty()) {
-            conv_canvas::store_dx(P, ph, nullptr, 0, images, c0, c1, dx_fresh, dX + n0 * xs);
-            continue;
-          }
-          const int64_t grid = conv_flat::round_up(ph.Q, conv_flat::kLanes);
-          conv_flat::Correlate k;
-          k.O = c1 - c0, k.T = (int)ph.taps.size(), k.in = dyc + band * P.dy_floats, k.taps = ph.taps.data();
-          k.w = wdx + wdx_at[f] + (int64_t)c0 * k.T, k.out = out, k.out_plane = grid, k.Q = ph.Q;
-          conv_flat::correlate(k);
-          conv_canvas::store_dx(P, ph, out, grid, images, c0, c1, dx_fresh, dX + n0 * xs);
+  };
+  auto weight_grad = [&](int64_t band, int o0, int o1, const float* xcb, const float* dycb) {
+    conv_flat::GradWeight k;
+    k.O = o1 - o0, k.T = T, k.in = xcb, k.taps = P.taps.data();
+    k.dy = dycb + o0 * P.dy_plane + P.dy_grid, k.dy_plane = P.dy_plane, k.Q = P.Q;
+    k.dw = dW_part + (band * O + o0) * T;
+    conv_flat::grad_weight(k);
+  };
+  auto input_grad = [&](int64_t band, int c0, int c1, const float* dycb, float* out) {
+    const int64_t n0 = band * P.G;
+    const int images = (int)std::min<int64_t>(P.G, g.N - n0);
+    for (int cg0 = c0; cg0 < c1; cg0 += kFlatGroup) {
+      const int cg1 = std::min(c1, cg0 + kFlatGroup);
+      for (size_t f = 0; f < P.dx.size(); f++) {
+        const conv_canvas::DxPhase& ph = P.dx[f];
+        if (ph.taps.empty()) {
+          conv_canvas::store_dx(P, ph, nullptr, 0, images, cg0, cg1, dx_fresh, dX + n0 * xs);
+          continue;
         }
+        const int64_t grid = conv_flat::round_up(ph.Q, conv_flat::kLanes);
+        conv_flat::Correlate k;
+        k.O = cg1 - cg0, k.T = (int)ph.taps.size(), k.in = dycb, k.taps = ph.taps.data();
+        k.w = wdx + wdx_at[f] + (int64_t)cg0 * k.T, k.out = out, k.out_plane = grid, k.Q = ph.Q;
+        conv_flat::correlate(k);
+        conv_canvas::store_dx(P, ph, out, grid, images, cg0, cg1, dx_fresh, dX + n0 * xs);
+      }
+    }
+  };
+
+  if (bands >= 4) {
+    // Many bands: each worker takes whole bands, its canvases staying in its cache.
+    parallel_for(bands, 1, [&](int64_t b0, int64_t b1) {
+      float* xcb = dW ? scratch<float>(kScratchCols, P.x_floats) : nullptr;
+      float* dycb = scratch<float>(kScratchColGrad, P.dy_floats);
+      float* out = dX ? scratch<float>(kScratchDx, kFlatGroup * dx_grid) : nullptr;
+      for (int64_t band = b0; band < b1; band++) {
+        stage(band, xcb, dycb);
+        if (dW) weight_grad(band, 0, O, xcb, dycb);
+        if (dX) input_grad(band, 0, C, dycb, out);
       }
     });
+  } else {
+    // Few bands (small images, many to a band): every band staged first, then
+    // the work split by band and group of channels.
+    float* xc = dW ? scratch<float>(kScratchCols, bands * P.x_floats) : nullptr;
+    float* dyc = scratch<float>(kScratchColGrad, bands * P.dy_floats);
+    parallel_for(bands, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t band = b0; band < b1; band++)
+        stage(band, xc ? xc + band * P.x_floats : nullptr, dyc + band * P.dy_floats);
+    });
+    if (dW) {
+      const int64_t groups = (O + kFlatGroup - 1) / kFlatGroup;
+      parallel_for(bands * groups, 1, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; i++) {
+          const int64_t band = i / groups;
+          const int o0 = (int)(i % groups) * kFlatGroup;
+          weight_grad(band, o0, std::min(O, o0 + kFlatGroup), xc + band * P.x_floats, dyc + band * P.dy_floats);
+        }
+      });
+    }
+    if (dX) {
+      const int64_t groups = (C + kFlatGroup - 1) / kFlatGroup;
+      parallel_for(bands * groups, 1, [&](int64_t i0, int64_t i1) {
+        float* out = scratch<float>(kScratchDx, kFlatGroup * dx_grid);
+        for (int64_t i = i0; i < i1; i++) {
+          const int64_t band = i / groups;
+          const int c0 = (int)(i % groups) * kFlatGroup;
+          input_grad(band, c0, std::min(C, c0 + kFlatGroup), dyc + band * P.dy_floats, out);
+        }
+      });
+    }
   }
 
   // The band partials, added in band order.

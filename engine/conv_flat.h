@@ -1,5 +1,6 @@
 // Convolution kernels on flattened canvases: the ResNet path of conv2d
-// (engine/ops_conv.cpp; the canvases are laid out by engine/conv_canvas.h).
+// (engine/ops_conv.cpp; the canvases are laid out by engine/conv_canvas.h,
+// and engine/conv_winograd.h runs its products on these kernels too).
 //
 // A canvas holds planes of `rows x ld` floats; a correlation's output
 // positions q are taken along the flattened plane, so a run of 16 consecutive
@@ -19,12 +20,12 @@
 // Arithmetic. Each output of correlate is one lane: a fused multiply-add
 // per tap, in tap order, from 0. grad_weight sums in 16 lanes (lane l takes
 // the q = l mod 16), a fused multiply-add per position in band and q order,
-// then the 16 lanes in a fixed tree (l + 8, then + 4, + 2, + 1). The AVX-512 build (one 16-lane
-// register) and the AVX2 build (two 8-lane halves) do exactly this and give
-// the same bits; the portable build (SSE2, no FMA instruction on baseline
-// x86-64) rounds the product before the add, so its last bits differ (README,
-// "Kernels and bits"). None depends on the thread count: callers split work
-// at shape-fixed boundaries.
+// then adds the 16 lanes in a fixed tree (lane l + 8, then + 4, + 2, + 1).
+// The AVX-512 build (one 16-lane register) and the AVX2 build (two 8-lane
+// halves) do exactly this and give the same bits; the portable build (SSE2,
+// no FMA instruction on baseline x86-64) rounds the product before the add,
+// so its last bits differ (README, "Kernels and bits"). None depends on the
+// thread count: callers split work at shape-fixed boundaries.
 #pragma once
 #include <cstdint>
 

@@ -124,7 +124,7 @@ void forward(const Problem& p, const float* bias, float* y, bool accumulate) {
   const int C = p.C, O = p.O, H = p.H, W = p.W;
   const conv_canvas::Plan P = tile_plan(p.N, C, H, W, O);
   const int64_t Qr = conv_flat::round_up(P.Q, kLanes), bands = (p.N + P.G - 1) / P.G;
-  const int th = P.g.Ho, tw = P.g.Wo;
+  const int th = P.g.Ho;
 
   // U_xi = G g G^T for every (o, c), packed for the correlation (shared by the workers).
   const int64_t packed = conv_flat::packed_size(O, C);
@@ -183,14 +183,19 @@ void forward(const Problem& p, const float* bias, float* y, bool accumulate) {
               float* __restrict row = y + (n0 + b) * ys + ((int64_t)o * H + 2 * ti + a) * W;
               const float* __restrict y0 = Y + (2 * a) * Qr + (int64_t)ti * P.ld + (int64_t)b * P.Sw;
               const float* __restrict y1 = Y + (2 * a + 1) * Qr + (int64_t)ti * P.ld + (int64_t)b * P.Sw;
-              for (int tj = 0; tj < tw; tj++) {
-                if (accumulate) {
+              const int pairs = W / 2;  // whole 2-column tiles, then an odd last column
+              if (accumulate) {
+                for (int tj = 0; tj < pairs; tj++) {
                   row[2 * tj] += y0[tj];
-                  if (2 * tj + 1 < W) row[2 * tj + 1] += y1[tj];
-                } else {
-                  row[2 * tj] = init + y0[tj];
-                  if (2 * tj + 1 < W) row[2 * tj + 1] = init + y1[tj];
+                  row[2 * tj + 1] += y1[tj];
                 }
+                if (W % 2) row[W - 1] += y0[pairs];
+              } else {
+                for (int tj = 0; tj < pairs; tj++) {
+                  row[2 * tj] = init + y0[tj];
+                  row[2 * tj + 1] = init + y1[tj];
+                }
+                if (W % 2) row[W - 1] = init + y0[pairs];
               }
             }
       }
@@ -202,7 +207,6 @@ void grad_weight(const Problem& p, const float* dy, float* dw) {
   const int C = p.C, O = p.O, H = p.H, W = p.W;
   const conv_canvas::Plan P = tile_plan(p.N, C, H, W, O);
   const int64_t Qr = conv_flat::round_up(P.Q, kLanes), bands = (p.N + P.G - 1) / P.G;
-  const int th = P.g.Ho, tw = P.g.Wo;
   const int64_t OC9 = (int64_t)O * C * 9, xs = (int64_t)C * H * W, ys = (int64_t)O * H * W;
   const std::vector<int32_t> taps = channel_taps(C, Qr);
   float* part = scratch<float>(kScratchPartials, bands * OC9);  // per band, added in band order below
@@ -258,8 +262,6 @@ void grad_weight(const Problem& p, const float* dy, float* dw) {
             }
     }
   });
-  (void)th;
-  (void)tw;
   parallel_for(OC9, 4096, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; i++) {
       double acc = 0;

@@ -404,7 +404,7 @@ constexpr int kFlatGroup = 16;
 void flat_backward(const ConvGeom& g, const float* X, const float* Wt, const float* dY, float* dX, bool dx_fresh,
                    float* dW, float* db) {
   const conv_canvas::Geometry cg = canvas_geometry(g);
-  const conv_canvas::Plan P = conv_canvas::make_plan(cg, conv_canvas::images_per_band(cg, 2048));
+  const conv_canvas::Plan P = conv_canvas::make_plan(cg, conv_canvas::images_per_band(cg, 1024));
   const int T = (int)g.K(), O = g.O, C = g.C;
   const int64_t bands = (g.N + P.G - 1) / P.G;
   const int64_t xs = (int64_t)C * g.H * g.W, ys = (int64_t)O * g.Ho * g.Wo;
@@ -474,7 +474,7 @@ void flat_backward(const ConvGeom& g, const float* X, const float* Wt, const flo
     }
   };
 
-  if (bands >= 4) {
+  if (bands >= 8) {
     // Many bands: each worker takes whole bands, its canvases staying in its cache.
     parallel_for(bands, 1, [&](int64_t b0, int64_t b1) {
       float* xcb = dW ? scratch<float>(kScratchCols, P.x_floats) : nullptr;

@@ -130,11 +130,15 @@ for name, (c, size, w) in cases.items():
         tor = [r for r in tr if r["input"] == [c, size, size] and r["tasks"] == K and r["method"] == meth]
         tt = max(tor, key=lambda r: r["train_samples_per_s"]) if tor else None
         key = f"{name}_K{K}_{meth}"
+        t1 = [r for r in tor if r["threads"] == 1]
         resnet[key] = {"engine_samples_per_s": round(eng[te]["samples_per_s"], 1), "engine_threads": int(te),
                        "torch_samples_per_s": tt["train_samples_per_s"] if tt else None,
                        "torch_threads": tt["threads"] if tt else None,
                        "speedup_vs_torch": round(eng[te]["samples_per_s"] / tt["train_samples_per_s"], 2) if tt else None,
-                       "fraction_of_sgemm_1_thread": round(eng["1"]["fraction_of_sgemm"], 3)}
+                       "fraction_of_sgemm_1_thread": round(eng["1"]["fraction_of_sgemm"], 3),
+                       # process CPU seconds per step at 1 thread: barely moved by other jobs on the machine
+                       "cpu_s_1_thread": {"engine": round(eng["1"]["cpu_s"], 4),
+                                          "torch": t1[0]["cpu_s"] if t1 else None}}
         lines.append(f"{key:34s} engine {eng[te]['samples_per_s']:7.1f}/s ({te} thr)  torch "
                      + (f"{tt['train_samples_per_s']:7.1f}/s ({tt['threads']} thr)  x{resnet[key]['speedup_vs_torch']:.2f}"
                         if tt else "-") + f"  sgemm fraction at 1 thread {eng['1']['fraction_of_sgemm']:.2f}")

@@ -24,15 +24,18 @@ EXP_SRC  := $(wildcard apps/experiments/*.cpp)
 EXP_OBJ  := $(EXP_SRC:%.cpp=$(BUILD)/obj/%.o)
 TEST_SRC := $(wildcard tests/*.cpp)
 TEST_OBJ := $(TEST_SRC:%.cpp=$(BUILD)/obj/%.o)
-APP_OBJ  := $(BUILD)/obj/apps/mtl.o
-EXAMPLE_OBJ := $(BUILD)/obj/apps/example.o
+# the README's examples, each its own program: apps/example.cpp, apps/own_model.cpp
+EXAMPLES := example own_model
+APP_OBJ  := $(patsubst %.cpp,$(BUILD)/obj/%.o,$(filter-out $(EXAMPLES:%=apps/%.cpp),$(wildcard apps/*.cpp)))
+EXAMPLE_OBJ := $(EXAMPLES:%=$(BUILD)/obj/apps/%.o)
 
 # Debian packages the build, the tests and the data need (installed by `make setup`).
 PACKAGES := g++ make libopenblas-openmp-dev doctest-dev nlohmann-json3-dev libcxxopts-dev \
             libstb-dev zlib1g-dev libssl-dev dataset-fashion-mnist
 
-.PHONY: all setup test run data bench clean
-all: $(BUILD)/mtl $(BUILD)/example
+.PHONY: all lib setup test run data bench clean
+all: $(BUILD)/mtl $(EXAMPLES:%=$(BUILD)/%)
+lib: $(BUILD)/libmt.a
 
 $(BUILD)/libmt.a: $(LIB_OBJ)
 	@rm -f $@
@@ -45,7 +48,7 @@ $(BUILD)/libmt_experiments.a: $(EXP_OBJ)
 $(BUILD)/mtl: $(APP_OBJ) $(BUILD)/libmt_experiments.a $(BUILD)/libmt.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/example: $(EXAMPLE_OBJ) $(BUILD)/libmt.a
+$(BUILD)/%: $(BUILD)/obj/apps/%.o $(BUILD)/libmt.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests: $(TEST_OBJ) $(BUILD)/libmt_experiments.a $(BUILD)/libmt.a

@@ -76,18 +76,31 @@ void Loader::fill(Batch& b, const int32_t* idx, int count) const {
                 std::to_string(set_.pixels.size()) + " bytes for " + std::to_string(set_.n) + " samples)");
   b.x.resize(size_t(count) * sz);
   b.y.resize(T);
-  for (size_t t = 0; t < T; ++t) b.y[t].resize(size_t(count));
+  for (size_t t = 0; t < T; ++t) {
+    const bool reg = set_.num_classes[t] == 0;
+    const size_t k_out = reg && set_.n > 0 ? set_.values[t].size() / size_t(set_.n) : 0;
+    b.y[t].label.resize(reg ? 0 : size_t(count));
+    b.y[t].value.resize(size_t(count) * k_out);
+  }
   for (int k = 0; k < count; ++k) {
     const size_t i = size_t(idx[k]);
     const uint8_t* src = set_.pixels.data() + i * sz;
     float* dst = b.x.data() + size_t(k) * sz;
     for (size_t p = 0; p < sz; ++p) dst[p] = lut_[src[p]];
     for (size_t t = 0; t < T; ++t) {
+      if (set_.num_classes[t] == 0) {
+        const size_t k_out = b.y[t].value.size() / size_t(count);
+        if (set_.values.size() <= t || set_.values[t].size() < (i + 1) * k_out)
+          throw Error("Loader: the dataset changed after the Loader was made (regression task '" +
+                      set_.task_names[t] + "', sample " + std::to_string(i) + ")");
+        std::copy_n(set_.values[t].data() + i * k_out, k_out, b.y[t].value.data() + size_t(k) * k_out);
+        continue;
+      }
       if (set_.labels[t].size() <= i)
         throw Error("Loader: the dataset changed after the Loader was made (task '" + set_.task_names[t] +
                     "' has " + std::to_string(set_.labels[t].size()) + " labels, sample " + std::to_string(i) +
                     " requested)");
-      b.y[t][size_t(k)] = set_.labels[t][i];
+      b.y[t].label[size_t(k)] = set_.labels[t][i];
     }
   }
 }

@@ -22,13 +22,14 @@
 #include <vector>
 
 #include "datasets/multi_mnist.h"
+#include "datasets/targets.h"
 
 namespace mt {
 
 struct Batch {
   int n = 0, c = 0, h = 0, w = 0;
   std::vector<float> x;                  // n*c*h*w, NCHW, normalised
-  std::vector<std::vector<int32_t>> y;   // y[task][k], k < n
+  Targets y;                             // y[task]: labels (classification) or values (regression)
 };
 
 class Loader {

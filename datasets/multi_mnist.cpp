@@ -16,7 +16,6 @@ uint64_t splitmix64(uint64_t& x) {
   return z ^ (z >> 31);
 }
 
-
 constexpr int kSide = 28, kCanvas = 36, kShift = 6;
 
 struct ResizeMap {
@@ -38,6 +37,8 @@ void need_28x28(const LabeledImages& s) {
   if (s.images.n < 1) throw Error(src_name(s) + ": empty dataset (0 images)");
 }
 
+}  // namespace
+
 MultiImageSet subset(const MultiImageSet& s, const std::vector<int32_t>& idx) {
   MultiImageSet o;
   o.n = static_cast<int>(idx.size());
@@ -55,13 +56,27 @@ MultiImageSet subset(const MultiImageSet& s, const std::vector<int32_t>& idx) {
     std::copy_n(s.pixels.data() + size_t(idx[k]) * sz, sz, o.pixels.data() + k * sz);
   o.labels.assign(s.labels.size(), {});
   for (size_t t = 0; t < s.labels.size(); ++t) {
+    if (s.labels[t].empty()) continue;  // a regression task
     o.labels[t].resize(idx.size());
     for (size_t k = 0; k < idx.size(); ++k) o.labels[t][k] = s.labels[t][size_t(idx[k])];
+  }
+  o.values.assign(s.values.size(), {});
+  for (size_t t = 0; t < s.values.size(); ++t) {
+    if (s.values[t].empty() || s.n == 0) continue;
+    const size_t k_out = s.values[t].size() / size_t(s.n);
+    o.values[t].resize(idx.size() * k_out);
+    for (size_t k = 0; k < idx.size(); ++k)
+      std::copy_n(s.values[t].data() + size_t(idx[k]) * k_out, k_out, o.values[t].data() + k * k_out);
   }
   return o;
 }
 
-}  // namespace
+MultiImageSet take_first(const MultiImageSet& s, int n) {
+  if (n <= 0 || n >= s.n) return s;
+  std::vector<int32_t> idx(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) idx[size_t(i)] = i;
+  return subset(s, idx);
+}
 
 uint64_t DataRng::below(uint64_t n) {
   if (n == 0) throw Error("DataRng::below: range is empty (n = 0)");
@@ -104,8 +119,22 @@ void MultiImageSet::validate(const std::string& source) const {
     throw Error(source + ": normalisation std must be > 0 and mean finite, got mean=" + std::to_string(mean) +
                 " std=" + std::to_string(std));
   for (size_t t = 0; t < labels.size(); ++t) {
+    if (num_classes[t] == 0) {  // regression: n x outputs finite values, no labels
+      const size_t m = t < values.size() ? values[t].size() : 0;
+      if (!labels[t].empty() || m == 0 || n == 0 || m % size_t(n) != 0)
+        throw Error(source + ": regression task '" + task_names[t] + "' needs n x outputs values (n = " +
+                    std::to_string(n) + ") and no labels, got " + std::to_string(m) + " values and " +
+                    std::to_string(labels[t].size()) + " labels");
+      for (size_t i = 0; i < m; ++i)
+        if (!std::isfinite(values[t][i]))
+          throw Error(source + ": regression task '" + task_names[t] + "' has a non-finite value at index " +
+                      std::to_string(i));
+      continue;
+    }
     if (num_classes[t] < 1)
       throw Error(source + ": task '" + task_names[t] + "' has " + std::to_string(num_classes[t]) + " classes");
+    if (t < values.size() && !values[t].empty())
+      throw Error(source + ": classification task '" + task_names[t] + "' has regression values");
     if (labels[t].size() != size_t(n))
       throw Error(source + ": task '" + task_names[t] + "' has " + std::to_string(labels[t].size()) +
                   " labels for " + std::to_string(n) + " images");
@@ -211,28 +240,37 @@ MultiImageSet make_dataset(const std::string& name, bool train, const DatasetPat
   // CIFAR image i with MNIST digit i, as the reference pairs them: no seed; its own mean/std
   if (name == "cifar10-mnist") return make_cifar10_mnist(p.cifar_dir, p.data_dir, train);
   const uint64_t s = train ? seed : DataRng::mix(seed, 0x74657374ULL);
-  constexpr float kMnistMean = 0.1307f, kMnistStd = 0.3081f;
-  constexpr float kFashionMean = 0.2860f, kFashionStd = 0.3530f;
   MultiImageSet o;
-  bool mnist_left = true;
   if (name == "mnist") {
     o = make_single(load_mnist(p.data_dir, train), "digit");
   } else if (name == "fashion") {
     o = make_single(load_fashion(p.fashion_dir, train), "fashion");
-    mnist_left = false;
   } else if (name == "multimnist") {
     const LabeledImages m = load_mnist(p.data_dir, train);
     o = compose_multi(m, m, s);
   } else if (name == "multifashion") {
     const LabeledImages f = load_fashion(p.fashion_dir, train);
     o = compose_multi(f, f, s);
-    mnist_left = false;
   } else {  // multifashion-mnist
     o = compose_multi(load_mnist(p.data_dir, train), load_fashion(p.fashion_dir, train), s);
   }
-  o.mean = mnist_left ? kMnistMean : kFashionMean;
-  o.std = mnist_left ? kMnistStd : kFashionStd;
+  dataset_normalization(name, o.mean, o.std);
   return o;
+}
+
+bool dataset_normalization(const std::string& name, float& mean, float& std) {
+  constexpr float kMnistMean = 0.1307f, kMnistStd = 0.3081f;
+  constexpr float kFashionMean = 0.2860f, kFashionStd = 0.3530f;
+  if (name == "fashion" || name == "multifashion") {
+    mean = kFashionMean, std = kFashionStd;
+  } else if (name == "cifar10-mnist") {
+    mean = 0.5f, std = 0.5f;
+  } else if (name == "mnist" || name == "multimnist" || name == "multifashion-mnist" || name == "mnist-grid") {
+    mean = kMnistMean, std = kMnistStd;
+  } else {
+    return false;
+  }
+  return true;
 }
 
 }  // namespace mt

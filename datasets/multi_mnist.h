@@ -43,8 +43,11 @@ struct MultiImageSet {           // N images of C x H x W uint8, T label arrays
   int n = 0, c = 1, h = 28, w = 28;
   std::vector<uint8_t> pixels;    // n*c*h*w
   std::vector<std::string> task_names;   // e.g. {"left","right"} or {"digit"}
-  std::vector<int> num_classes;          // per task (10)
-  std::vector<std::vector<int32_t>> labels;  // labels[task][i]
+  std::vector<int> num_classes;          // per task (10); 0 marks a regression task
+  std::vector<std::vector<int32_t>> labels;  // labels[task][i] (empty for a regression task)
+  // Regression tasks: values[task] holds n x outputs numbers, row-major (empty, or
+  // shorter than the task list, for classification tasks).
+  std::vector<std::vector<float>> values;
   // binary[t]: task t is a yes/no attribute stored as 0/1 (num_classes[t] == 2)
   // that a model may predict with one logit (TaskLoss::BinaryLogits). Empty
   // (the default) or shorter than the task list means "not binary".
@@ -53,10 +56,21 @@ struct MultiImageSet {           // N images of C x H x W uint8, T label arrays
 
   size_t image_size() const { return size_t(c) * size_t(h) * size_t(w); }
   int num_tasks() const { return static_cast<int>(task_names.size()); }
-  // Throws mt::Error naming `source` on inconsistent sizes or a label outside
-  // [0, num_classes): "label 12 out of range [0,10) at index 5 in SOURCE".
+  bool is_regression(int t) const { return num_classes.at(size_t(t)) == 0; }
+  // Values per sample of regression task t (0 for classification).
+  int outputs(int t) const {
+    return is_regression(t) && n > 0 ? static_cast<int>(values.at(size_t(t)).size() / size_t(n)) : 0;
+  }
+  // Throws mt::Error naming `source` on inconsistent sizes, a label outside
+  // [0, num_classes) ("label 12 out of range [0,10) at index 5 in SOURCE"), or a
+  // regression task whose values are not n x outputs finite numbers.
   void validate(const std::string& source) const;
 };
+
+// The samples idx (in that order) of a set.
+MultiImageSet subset(const MultiImageSet& set, const std::vector<int32_t>& idx);
+// The first n samples (n <= 0 or n >= set.n: the whole set).
+MultiImageSet take_first(const MultiImageSet& set, int n);
 
 // Overlays one 28x28 left and one 28x28 right image into a 28x28 output as
 // described above (the single-pair kernel of compose_multi).
@@ -89,5 +103,11 @@ const std::vector<std::string>& dataset_names();
 // mean = std = 0.5); it does not use the seed (CIFAR image i gets MNIST digit i,
 // as in the reference). An unknown name throws an error listing the valid names.
 MultiImageSet make_dataset(const std::string& name, bool train, const DatasetPaths& p, uint64_t seed);
+
+// The input normalisation (mean, std) the sets of a dataset name are built with:
+// MNIST's for mnist, multimnist, multifashion-mnist and mnist-grid, Fashion's for
+// fashion and multifashion, 0.5 / 0.5 for cifar10-mnist; false for other names
+// (image folders compute theirs from the training images).
+bool dataset_normalization(const std::string& name, float& mean, float& std);
 
 }  // namespace mt

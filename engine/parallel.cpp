@@ -43,7 +43,8 @@ int machine_cores() {
 int num_threads() { return threads(); }
 
 void set_num_threads(int n) {
-  if (n < 1) throw Error("threads must be >= 1, got " + std::to_string(n));
+  if (n < 1 || n > kMaxThreads)
+    throw Error("threads must be in 1.." + std::to_string(kMaxThreads) + ", got " + std::to_string(n));
   threads() = n;
 }
 

@@ -12,8 +12,12 @@
 
 namespace mt {
 
+// The most threads set_num_threads accepts (far above any machine this runs on;
+// huge values crash inside the OpenMP runtime).
+inline constexpr int kMaxThreads = 1024;
+
 int num_threads();
-void set_num_threads(int n);   // n >= 1; throws mt::Error otherwise
+void set_num_threads(int n);   // 1 <= n <= kMaxThreads; throws mt::Error otherwise
 int machine_cores();
 
 // Run f(begin, end) over [0, n) in chunks of `grain` items, in parallel when

@@ -9,6 +9,7 @@
 #include <doctest/doctest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -105,6 +106,20 @@ struct Run {
     return nlohmann::json::parse(out_lines.back());
   }
 };
+
+// `base` with the flags of `more`: a flag that `base` already has ("--x" followed by
+// its value) gets the new value (mtl refuses a flag given twice); the rest is appended.
+inline std::vector<std::string> with_flags(std::vector<std::string> base, const std::vector<std::string>& more) {
+  for (size_t i = 0; i < more.size(); i++) {
+    auto at = std::find(base.begin(), base.end(), more[i]);
+    if (at != base.end() && more[i].compare(0, 2, "--") == 0 && i + 1 < more.size() && at + 1 != base.end()) {
+      *(at + 1) = more[++i];
+      continue;
+    }
+    base.push_back(more[i]);
+  }
+  return base;
+}
 
 // build/mtl ARGS..., with stdout and stderr in files of `dir`, stdin empty.
 inline Run run_mtl(const TempDir& dir, const std::vector<std::string>& args) {

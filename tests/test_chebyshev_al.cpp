@@ -38,10 +38,10 @@ ChebyshevConfig cfg3(std::vector<double> k = {0.01, 0.8, 0.19}) {
 }
 
 // Two tasks' labels in [0, 10) for n samples.
-Labels random_labels(Rng& r, int n) {
-  Labels y(2, std::vector<int32_t>(n));
+Targets random_labels(Rng& r, int n) {
+  Targets y(2, std::vector<int32_t>(n));
   for (auto& yt : y)
-    for (auto& v : yt) v = (int32_t)r.below(10);
+    for (auto& v : yt.label) v = (int32_t)r.below(10);
   return y;
 }
 
@@ -145,7 +145,7 @@ TEST_CASE("chebyshev-al method: gradients are those of sum_i dL/df_i f_i, t gets
     Rng r(4);
     const int n = 6;
     Tensor x = Tensor::randn({n, 1, 28, 28}, r);
-    const Labels y = random_labels(r, n);
+    const Targets y = random_labels(r, n);
     m->zero_grad();
     StepStats st = method->compute_gradients(*m, x, y);
     REQUIRE(st.loss.size() == 2);
@@ -232,7 +232,7 @@ TinyRun tiny_run(AlVariant v, double mu, double lr_t, int steps) {
   Rng r(7);
   const int n = 64;
   Tensor x = Tensor::randn({n, 1, 28, 28}, r);
-  const Labels y = random_labels(r, n);
+  const Targets y = random_labels(r, n);
   ChebyshevConfig cfg;
   cfg.k = {0.01, 0.8, 0.19};
   auto method = make_chebyshev_al(2, cfg, v, mu, 2);

@@ -24,8 +24,7 @@ std::vector<std::string> train_args(const fs::path& out, std::vector<std::string
   std::vector<std::string> a = {"train",        "--data-dir", data_dir().string(), "--train-limit", "512",
                                 "--test-limit", "256",        "--batch",           "64",            "--epochs",
                                 std::to_string(epochs),       "--json",            "--out",         out.string()};
-  a.insert(a.end(), more.begin(), more.end());
-  return a;
+  return with_flags(a, more);
 }
 
 // cli::check_one_error, with the status also checked to be non-zero on its
@@ -331,4 +330,66 @@ TEST_CASE("cli: eval of the saved model reproduces the reported test accuracy") 
   check_error(bad, 1);
   CHECK(bad.err.find("notes.txt") != std::string::npos);
   check_error(run_mtl(tmp, {"eval"}), 2);
+}
+
+TEST_CASE("cli: predict writes one row per test image that agrees with eval") {
+  if (!have_binary_and_data()) return;
+  TempDir tmp("/tmp/mtl-cli-");
+  const fs::path out = tmp / "run";
+  check_ok(run_mtl(tmp, train_args(out)));
+  const fs::path csv = tmp / "preds.csv";
+  Run p = run_mtl(tmp, {"predict", "--weights", (out / "best.safetensors").string(), "--data-dir",
+                        data_dir().string(), "--test-limit", "256", "--out", csv.string(), "--json"});
+  check_ok(p);
+  CHECK(p.json()["rows"] == 256);
+  const auto rows = lines_of(read_file(csv));
+  REQUIRE(rows.size() == 257);
+  CHECK(rows[0] == "index,left_pred,left_true,left_p,right_pred,right_true,right_p");
+  int correct = 0;
+  for (size_t i = 1; i < rows.size(); i++) {
+    const auto c = cells(rows[i]);
+    REQUIRE(c.size() == 7);
+    CHECK(c[0] == std::to_string(i - 1));
+    correct += c[1] == c[2];
+    const double prob = std::stod(c[3]);
+    CHECK(prob >= 0.1);  // the predicted class of 10 is at least as likely as the mean
+    CHECK(prob <= 1.0);
+  }
+  Run ev = run_mtl(tmp, {"eval", "--weights", (out / "best.safetensors").string(), "--data-dir", data_dir().string(),
+                         "--test-limit", "256", "--json"});
+  check_ok(ev);
+  CHECK(correct / 256.0 == doctest::Approx(ev.json()["test_acc"]["left"].get<double>()).epsilon(1e-3));
+  check_one_error(run_mtl(tmp, {"predict", "--weights", (out / "best.safetensors").string()}), 2, "--out");
+}
+
+TEST_CASE("cli: a flag given twice, or followed by another flag instead of its value, is one line") {
+  if (!have_binary_and_data()) return;
+  TempDir tmp("/tmp/mtl-cli-");
+  const std::string out = (tmp / "run").string();
+  check_one_error(run_mtl(tmp, {"train", "--epochs", "1", "--epochs", "2", "--out", out}), 2,
+                  "--epochs is given more than once");
+  check_one_error(run_mtl(tmp, {"train", "--out", "--epochs", "1"}), 2, "--out needs a value, got the flag --epochs");
+  check_one_error(run_mtl(tmp, {"train", "--out", ""}), 2, "--out must not be empty");
+  check_one_error(run_mtl(tmp, {"eval", "--weights", "a", "--weights", "b"}), 2, "--weights is given more than once");
+  check_one_error(run_mtl(tmp, {"train", "--threads", "100000", "--out", out}), 2, "--threads must be in 1..1024");
+  CHECK_FALSE(fs::exists(out));
+}
+
+TEST_CASE("cli: a run killed in its first epoch restarts without --force; stale temporaries are removed") {
+  if (!have_binary_and_data()) return;
+  TempDir tmp("/tmp/mtl-cli-");
+  const fs::path out = tmp / "run";
+  // what a run killed while writing its first epoch's files leaves: config.json, one
+  // metrics row, a temporary of a process that is gone, no checkpoint
+  fs::create_directories(out);
+  write_file(out / "config.json", "{}\n");
+  write_file(out / "metrics.csv", "epoch,lr\n1,0.05\n");
+  write_file(out / "checkpoint.safetensors.tmp.999999999", "partial");
+  Run r = run_mtl(tmp, train_args(out));
+  check_ok(r);
+  CHECK(r.out.find("removed 1 temporary file") != std::string::npos);
+  CHECK_FALSE(fs::exists(out / "checkpoint.safetensors.tmp.999999999"));
+  CHECK(fs::exists(out / "checkpoint.safetensors"));
+  // a run that got as far as a checkpoint is not replaced without --force
+  check_one_error(run_mtl(tmp, train_args(out)), 2, "already holds a run");
 }

@@ -564,7 +564,7 @@ TEST_CASE("loader: every sample once per epoch, partial last batch, seeded order
       REQUIRE(b.w == 2);
       REQUIRE(b.x.size() == size_t(b.n) * 4);
       REQUIRE(b.y.size() == 1);
-      for (int k = 0; k < b.n; ++k) order.push_back(b.y[0][size_t(k)]);
+      for (int k = 0; k < b.n; ++k) order.push_back(b.y[0].label[size_t(k)]);
     }
     CHECK(sizes == std::vector<int>{5, 5, 5, 5, 3});
     CHECK_FALSE(l.next(b));
@@ -584,9 +584,9 @@ TEST_CASE("loader: every sample once per epoch, partial last batch, seeded order
     mt::Batch b;
     std::vector<int> o1, o2;
     while (same.next(b))
-      for (int k = 0; k < b.n; ++k) o1.push_back(b.y[0][size_t(k)]);
+      for (int k = 0; k < b.n; ++k) o1.push_back(b.y[0].label[size_t(k)]);
     while (other.next(b))
-      for (int k = 0; k < b.n; ++k) o2.push_back(b.y[0][size_t(k)]);
+      for (int k = 0; k < b.n; ++k) o2.push_back(b.y[0].label[size_t(k)]);
     CHECK(o1 == orders[size_t(e)]);
     CHECK(o2 != orders[size_t(e)]);
   }
@@ -599,7 +599,7 @@ TEST_CASE("loader: every sample once per epoch, partial last batch, seeded order
   int expect = 0;
   while (plain.next(b)) {
     CHECK(b.n == 5);
-    for (int k = 0; k < b.n; ++k) CHECK(b.y[0][size_t(k)] == expect++);
+    for (int k = 0; k < b.n; ++k) CHECK(b.y[0].label[size_t(k)] == expect++);
   }
   CHECK(expect == 20);
 }
@@ -621,10 +621,10 @@ TEST_CASE("loader: normalisation and restarting an epoch") {
   // Restart in the middle of an epoch: starts over from the first batch.
   l.start_epoch(0);
   REQUIRE(l.next(b));
-  CHECK(b.y[0][0] == 0);
+  CHECK(b.y[0].label[0] == 0);
   REQUIRE(l.next(b));
   CHECK(b.n == 2);
-  CHECK(b.y[0][1] == 5);
+  CHECK(b.y[0].label[1] == 5);
   CHECK_FALSE(l.next(b));
   // Default MNIST normalisation: pixel 0 -> -0.1307/0.3081.
   mt::MultiImageSet m = indexed_set(2);

@@ -20,7 +20,7 @@ struct Fixture {
   std::vector<Task> tasks = {{"left", 10}, {"right", 10}};
   std::shared_ptr<MultiTaskModel> model;
   Tensor x;
-  Labels y;
+  Targets y;
   explicit Fixture(const std::string& arch = "multilenet", int n = 16) {
     manual_seed(11);
     model = make_model(arch, tasks, {1, 28, 28});
@@ -29,7 +29,7 @@ struct Fixture {
     x = Tensor::randn({n, 1, 28, 28}, r);
     y.assign(2, std::vector<int32_t>(n));
     for (auto& yt : y)
-      for (auto& v : yt) v = (int32_t)r.below(10);
+      for (auto& v : yt.label) v = (int32_t)r.below(10);
   }
   // Every parameter's gradient, flattened in name order.
   std::vector<float> grads() const {
@@ -117,9 +117,9 @@ TEST_CASE("mgda-ub with K = 3 tasks keeps alpha on the simplex") {
   auto model = make_model("multilenet", tasks, {1, 28, 28});
   Rng r(9);
   Tensor x = Tensor::randn({8, 1, 28, 28}, r);
-  Labels y(3, std::vector<int32_t>(8));
+  Targets y(3, std::vector<int32_t>(8));
   for (auto& yt : y)
-    for (auto& v : yt) v = (int32_t)r.below(10);
+    for (auto& v : yt.label) v = (int32_t)r.below(10);
   for (const char* solver : {"fw", "pg"}) {
     MethodOptions o;
     o.solver.algo = std::string(solver) == "fw" ? MinNormAlgo::FrankWolfe : MinNormAlgo::ProjectedGradient;
@@ -234,6 +234,6 @@ TEST_CASE("method and model errors") {
   CHECK_THROWS_WITH_AS(make_model("multilenet", tasks, {1, 8, 8}), doctest::Contains("too small"), Error);
   Fixture f;
   auto m = make_method("mgda-ub", 2, {});
-  Labels one = {f.y[0]};
+  Targets one = {f.y[0]};
   CHECK_THROWS_WITH_AS(m->compute_gradients(*f.model, f.x, one), doctest::Contains("labels for 1 tasks"), Error);
 }

@@ -81,9 +81,9 @@ double masked_grad_mass(const MultiTaskModel& m, const PruneMask& mask) {
 void loss_backward(MultiTaskModel& m, int n = 8, uint64_t seed = 3) {
   Rng r(seed);
   Tensor x = Tensor::randn({n, 1, 28, 28}, r);
-  Labels y(2, std::vector<int32_t>(n));
+  Targets y(2, std::vector<int32_t>(n));
   for (auto& yt : y)
-    for (auto& v : yt) v = (int32_t)r.below(10);
+    for (auto& v : yt.label) v = (int32_t)r.below(10);
   Tensor z = m.shared(x);
   auto L = task_losses(m, z, x, y);
   backward(L[0] + L[1]);

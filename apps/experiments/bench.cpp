@@ -31,7 +31,7 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 // Batches of MultiMNIST as tensors, prepared once so only the training step is timed.
 struct Batches {
   std::vector<Tensor> x;
-  std::vector<Labels> y;
+  std::vector<Targets> y;
 };
 
 Batches load_batches(const std::string& data_dir, int batch, int count) {
@@ -203,12 +203,15 @@ ResNetBenchRow resnet18_train_throughput(const ResNetBenchCase& c, int K, const 
   const int batch = 64;
   Rng rng(2);
   std::vector<Tensor> xs;
-  std::vector<Labels> ys;
+  std::vector<Targets> ys;
   for (int i = 0; i < warmup + steps; i++) {
     xs.push_back(Tensor::randn({batch, c.channels, c.size, c.size}, rng));
-    Labels y(K, std::vector<int32_t>(batch));
-    for (auto& task : y)
-      for (auto& v : task) v = (int32_t)rng.below(2);
+    Targets y;
+    for (int t = 0; t < K; t++) {
+      std::vector<int32_t> label(batch);
+      for (auto& v : label) v = (int32_t)rng.below(2);
+      y.push_back(TaskTarget(std::move(label)));
+    }
     ys.push_back(y);
   }
   std::vector<double> wall, cpu;

@@ -66,7 +66,7 @@ void validate(const ScaleConfig& c) {
 
 struct Batches {
   std::vector<Tensor> x;
-  std::vector<Labels> y;
+  std::vector<Targets> y;
 };
 
 // warmup + steps distinct batches of a K-task grid, as tensors.
@@ -102,7 +102,7 @@ struct Runner {
 
   Runner(const std::string& method_name, int K, const MultiImageSet& layout, const ScaleConfig& c) {
     manual_seed(c.seed);  // every method starts from the same weights
-    const std::vector<Task> tasks = tasks_for_model(c.model, layout.task_names, layout.num_classes, layout.binary);
+    const std::vector<Task> tasks = tasks_for_set(c.model, layout);
     model = make_model(c.model, tasks, {1, c.image_size, c.image_size});
     MethodOptions mo;
     mo.solver.algo = c.solver == "projected-gradient" ? MinNormAlgo::ProjectedGradient : MinNormAlgo::FrankWolfe;

@@ -11,6 +11,7 @@
 
 #include "mtl/methods/chebyshev.h"
 #include "mtl/solvers/pareto.h"
+#include "mtl/train/run_dir.h"
 
 namespace mt {
 
@@ -75,11 +76,13 @@ std::string resolve_out(const SweepConfig& c) {
 }  // namespace
 
 void validate_sweep_config(const SweepConfig& c) {
-  SparseTrainConfig base = c.base;
+  if (c.base.method != "chebyshev-al")
+    throw UsageError("mtl sweep trains --method chebyshev-al only (got --method " + c.base.method + ")");
+  TrainConfig base = c.base;
   base.prefs = {1.0};  // per vector, checked below
   base.ref_point.clear();
   base.out = "";
-  validate_sparse_config(base);
+  validate_train_config(base);
   if (!c.base.resume.empty()) throw UsageError("mtl sweep does not take --resume");
   if (c.base.stop_after != 0) throw UsageError("mtl sweep does not take --stop-after");
   if (c.prefs_file.empty() == (c.grid == 0))
@@ -152,9 +155,13 @@ SweepResult run_sweep(const SweepConfig& config, SweepObserver* obs) {
   c.out = resolve_out(c);
   SweepResult res;
 
-  SparseTrainConfig base = c.base;
+  TrainConfig base = c.base;
+  base.method = "chebyshev-al";
   base.prefs = {1.0};
-  const SparseData data = load_sparse_data(base);
+  base = resolve_train_config(base);
+  const TrainData data = load_train_data(base, *base.val, base.seed);
+  const std::vector<Task> tasks = tasks_for_set(*base.model, data.train);
+  const Shape chw = {data.train.c, data.train.h, data.train.w};
   const int K = data.train.num_tasks();
   const std::vector<std::vector<double>> vectors = sweep_vectors(c, K);
   res.config = c;
@@ -214,11 +221,11 @@ SweepResult run_sweep(const SweepConfig& config, SweepObserver* obs) {
         if (ch == ',' || ch == '\n') ch = ';';
       v.push_back(status);
       const bool ok = r.status == "ok";
-      for (size_t j = 0; j < d; j++) v.push_back(ok ? num(r.result.objectives[j]) : "");
-      for (int t = 0; t < K; t++) v.push_back(ok ? num(r.result.test.acc[t]) : "");
-      v.push_back(ok ? num(r.result.sparsity.group_sparsity) : "");
-      v.push_back(ok ? num(r.result.sparsity.param_sparsity) : "");
-      v.push_back(ok ? num(r.result.sparsity.compression_rate) : "");
+      const nlohmann::ordered_json& rj = r.result.result;
+      for (size_t j = 0; j < d; j++) v.push_back(ok ? num(rj["objectives"][j].get<double>()) : "");
+      for (int t = 0; t < K; t++) v.push_back(ok ? num(rj["test_acc"][res.tasks[t]].get<double>()) : "");
+      for (const char* key : {"group_sparsity", "param_sparsity", "compression"})
+        v.push_back(ok ? num(rj[key].get<double>()) : "");
       v.push_back(r.non_dominated ? "1" : "0");
       v.push_back(r.result.config.out);
       csv += join(v, ",") + "\n";
@@ -237,8 +244,8 @@ SweepResult run_sweep(const SweepConfig& config, SweepObserver* obs) {
     nlohmann::ordered_json j;
     j["command"] = "sweep";
     j["dataset"] = c.base.dataset;
-    j["model"] = c.base.model;
-    j["variant"] = c.base.variant;
+    j["model"] = *base.model;
+    j["variant"] = *base.al_variant;
     j["tasks"] = res.tasks;
     j["objective_names"] = res.objective_names;
     if (!c.prefs_file.empty()) j["prefs_file"] = c.prefs_file;
@@ -263,7 +270,7 @@ SweepResult run_sweep(const SweepConfig& config, SweepObserver* obs) {
       o["status"] = r.status;
       o["point"] = r.point;
       o["non_dominated"] = r.non_dominated;
-      if (r.status == "ok") o["result"] = sparse_result_json(r.result);
+      if (r.status == "ok") o["result"] = r.result.result;
       runs.push_back(o);
     }
     j["runs"] = runs;
@@ -278,23 +285,25 @@ SweepResult run_sweep(const SweepConfig& config, SweepObserver* obs) {
     SweepRow row;
     row.run = (int)i;
     row.prefs = vectors[i];
-    SparseTrainConfig rc = c.base;
+    TrainConfig rc = c.base;
+    rc.method = "chebyshev-al";
     rc.prefs = vectors[i];
     rc.out = (out / ("run-" + std::to_string(i))).string();
     rc.force = c.force;
     try {
-      row.result = train_chebyshev_al(rc, obs ? obs->run_observer() : nullptr, &data);
+      row.result = train([&] { return make_model(*base.model, tasks, chw); }, data, rc,
+                         obs ? obs->run_observer() : nullptr);
       row.status = "ok";
-      const SparseTrainResult& r = row.result;
+      const nlohmann::ordered_json& r = row.result.result;
       if (c.front == "objectives") {
-        row.point = r.objectives;
+        row.point = r["objectives"].get<std::vector<double>>();
       } else {
-        row.point.push_back(1.0 - r.sparsity.group_sparsity / 100.0);
-        for (double a : r.test.acc) row.point.push_back(1.0 - a);
+        row.point.push_back(1.0 - r["group_sparsity"].get<double>() / 100.0);
+        for (const auto& t : res.tasks) row.point.push_back(1.0 - r["test_acc"][t].get<double>());
       }
     } catch (const DivergedError& e) {
       row.status = std::string("diverged: ") + e.what();
-      row.result.config = resolve_sparse_config(rc);
+      row.result.config = resolve_train_config(rc);
     }
     res.rows.push_back(row);
     write_files();

@@ -1,4 +1,4 @@
-// `mtl sweep`: one Chebyshev-AL run (mtl/train/sparse_trainer.h) per preference vector k,
+// `mtl sweep`: one Chebyshev-AL run (mtl/train/sparse_recipe.h, through mtl/train/trainer.h) per preference vector k,
 // then the Pareto front of the runs.
 //
 // Vectors: a file (parse_pref_file: one vector per line, '#' comments) or the simplex
@@ -12,7 +12,7 @@
 //                   on task t), test_acc_<task>..., group_sparsity, param_sparsity,
 //                   compression, non_dominated (1/0), out
 //   OUT/sweep.json  the settings, the front space, the reference point, the hypervolume
-//                   and every run's result (sparse_result_json)
+//                   and every run's result.json
 //   OUT/front.svg   the points (non-dominated ones highlighted), for 2 or 3 objectives
 // Front space (all minimised):
 //   "objectives" (default)  (f_0, f_1..f_K): the values the method trades off;
@@ -28,12 +28,19 @@
 #include <string>
 #include <vector>
 
-#include "mtl/train/sparse_trainer.h"
+#include "mtl/train/sparse_recipe.h"
+#include "mtl/train/trainer.h"
 
 namespace mt {
 
+inline TrainConfig chebyshev_base() {
+  TrainConfig c;
+  c.method = "chebyshev-al";
+  return c;
+}
+
 struct SweepConfig {
-  SparseTrainConfig base;               // every run's settings; prefs, out, resume are per run
+  TrainConfig base = chebyshev_base();  // every run's settings; prefs, out are per run
   std::string out;                      // empty: runs/<dataset>-sweep-s<seed>
   std::string prefs_file;               // exactly one of prefs_file and grid
   int grid = 0;                         // simplex grid steps N
@@ -57,7 +64,7 @@ struct SweepRow {
   std::string status;                   // "ok" | "diverged: ..."
   std::vector<double> point;            // in the front space (empty unless ok)
   bool non_dominated = false;
-  SparseTrainResult result;
+  TrainResult result;                   // result.result: the run's result.json
 };
 
 struct SweepResult {
@@ -77,7 +84,7 @@ class SweepObserver {
   virtual void on_run_start(int /*run*/, int /*runs*/, const std::vector<double>& /*prefs*/) {}
   virtual void on_run_end(const SweepRow&) {}
   // Progress of the run in flight (may be null).
-  virtual SparseTrainObserver* run_observer() { return nullptr; }
+  virtual TrainObserver* run_observer() { return nullptr; }
 };
 
 SweepResult run_sweep(const SweepConfig& c, SweepObserver* observer = nullptr);

@@ -1,6 +1,7 @@
 // The Chebyshev augmented-Lagrangian Method (see chebyshev_al.h).
 #include "mtl/methods/chebyshev_al.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -96,18 +97,22 @@ Tensor chebyshev_al_objective(AlVariant variant, const ChebyshevConfig& cfg, con
   return L;
 }
 
-ChebyshevAL::ChebyshevAL(int K, ChebyshevConfig cfg, AlVariant variant, AlState state, double t0)
-    : K_(K), cfg_(std::move(cfg)), variant_(variant), state_(std::move(state)), t_(Tensor::scalar((float)t0)),
-      f0_gradient_(variant == AlVariant::Standard) {
+ChebyshevAL::ChebyshevAL(int K, ChebyshevConfig cfg, AlVariant variant, AlState state, double t0,
+                         int epochs_per_iter)
+    : K_(K), cfg_(std::move(cfg)), variant_(variant), state_(std::move(state)), mu0_(state_.mu),
+      epochs_per_iter_(epochs_per_iter), t_(Tensor::scalar((float)t0)), f0_gradient_(variant == AlVariant::Standard) {
   check(K >= 1, "chebyshev-al", "needs at least one task");
   cfg_.validate(K + 1);
   state_.validate(K + 1);
   check(std::isfinite(t0), "chebyshev-al", "t must be finite");
+  check(epochs_per_iter >= 1, "chebyshev-al", "an outer iteration needs >= 1 epoch");
   t_.requires_grad_();
   c_sum_.assign((size_t)K + 1, 0.0);
+  f_sum_.assign((size_t)K + 1, 0.0);
+  best_c_sum_.assign((size_t)K + 1, 0.0);
 }
 
-StepStats ChebyshevAL::compute_gradients(MultiTaskModel& m, const Tensor& x, const Labels& y) {
+StepStats ChebyshevAL::compute_gradients(MultiTaskModel& m, const Tensor& x, const Targets& y) {
   check(m.num_tasks() == K_, "chebyshev-al",
         "built for " + std::to_string(K_) + " tasks, the model has " + std::to_string(m.num_tasks()));
   Tensor z = m.shared(x);
@@ -120,7 +125,10 @@ StepStats ChebyshevAL::compute_gradients(MultiTaskModel& m, const Tensor& x, con
   for (const Tensor& fi : f) f_.push_back(fi.item());
   c_ = chebyshev_constraints(cfg_, f_, t);
   al_gradient(variant_, cfg_, state_, f_, t, dL_df_, dL_dt_);
-  for (size_t i = 0; i < c_.size(); i++) c_sum_[i] += c_[i];
+  for (size_t i = 0; i < c_.size(); i++) {
+    c_sum_[i] += c_[i];
+    f_sum_[i] += f_[i];
+  }
   c_batches_++;
   L_ = L.item();
   backward(L);
@@ -139,7 +147,40 @@ void ChebyshevAL::outer_update(const std::vector<double>& c) {
 
 void ChebyshevAL::reset_epoch() {
   c_sum_.assign((size_t)K_ + 1, 0.0);
+  f_sum_.assign((size_t)K_ + 1, 0.0);
   c_batches_ = 0;
+}
+
+Columns ChebyshevAL::epoch_metrics(const std::vector<std::string>& tasks) const {
+  std::vector<std::string> o = {"sparsity"};
+  o.insert(o.end(), tasks.begin(), tasks.end());
+  o.resize((size_t)K_ + 1, "");
+  const double nb = (double)std::max<int64_t>(1, c_batches_);
+  Columns c = {{"mu", state_.mu}, {"t", t()}};
+  for (int i = 0; i <= K_; i++) c.emplace_back("lambda_" + o[i], state_.lambda[i]);
+  for (int i = 0; i <= K_; i++) c.emplace_back("c_" + o[i], c_sum_[i] / nb);
+  for (int i = 0; i <= K_; i++) c.emplace_back("f_" + o[i], f_sum_[i] / nb);
+  return c;
+}
+
+void ChebyshevAL::end_epoch(const EpochEnd& e) {
+  if (e.improved) best_c_sum_ = c_sum_;
+  if (++outer_epochs_ < epochs_per_iter_) return;
+  outer_epochs_ = 0;
+  if (variant_ == AlVariant::Standard) {
+    std::vector<double> c_mean(c_sum_);
+    for (double& v : c_mean) v /= (double)std::max<int64_t>(1, c_batches_);
+    outer_update(c_mean);
+  } else {
+    outer_update(best_c_sum_);
+  }
+}
+
+void ChebyshevAL::reset_phase() {
+  state_ = make_al_state(K_ + 1, mu0_, state_.rho);  // lambda_i = 1/(K+1), mu = mu0
+  best_c_sum_.assign((size_t)K_ + 1, 0.0);
+  outer_epochs_ = 0;
+  reset_epoch();
 }
 
 void ChebyshevAL::set_t(double t) {
@@ -154,6 +195,8 @@ void ChebyshevAL::save_state(StFile& f) const {
   f.tensors["method.rho"] = f32({state_.rho}, {1});
   f.tensors["method.t"] = f32({t()}, {});
   f.tensors["method.c_sum"] = f32(c_sum_, {n});
+  f.tensors["method.f_sum"] = f32(f_sum_, {n});
+  f.tensors["method.best_c_sum"] = f32(best_c_sum_, {n});
   StTensor b;
   b.dtype = "I64";
   b.shape = {1};
@@ -164,6 +207,10 @@ void ChebyshevAL::save_state(StFile& f) const {
   f.metadata["method.mu"] = exact_list({state_.mu});
   f.metadata["method.rho"] = exact_list({state_.rho});
   f.metadata["method.c_sum"] = exact_list(c_sum_);
+  f.metadata["method.f_sum"] = exact_list(f_sum_);
+  f.metadata["method.best_c_sum"] = exact_list(best_c_sum_);
+  f.metadata["method.mu0"] = exact_list({mu0_});
+  f.metadata["method.outer_epochs"] = std::to_string(outer_epochs_);
 }
 
 void ChebyshevAL::load_state(const StFile& f, const std::string& path) {
@@ -180,6 +227,8 @@ void ChebyshevAL::load_state(const StFile& f, const std::string& path) {
   const StTensor& t = get("method.t", {}, "F32");
   const StTensor& cs = get("method.c_sum", {n}, "F32");
   const StTensor& cb = get("method.c_batches", {1}, "I64");
+  const StTensor& fs = get("method.f_sum", {n}, "F32");
+  const StTensor& bcs = get("method.best_c_sum", {n}, "F32");
   // exact values from the metadata when present, else the F32 tensors
   auto exact = [&](const char* key, const StTensor& tensor) {
     auto it = f.metadata.find(key);
@@ -195,6 +244,19 @@ void ChebyshevAL::load_state(const StFile& f, const std::string& path) {
   st.mu = exact("method.mu", mu)[0];
   st.rho = exact("method.rho", rho)[0];
   const std::vector<double> c_sum = exact("method.c_sum", cs);
+  const std::vector<double> f_sum = exact("method.f_sum", fs);
+  const std::vector<double> best_c_sum = exact("method.best_c_sum", bcs);
+  auto it0 = f.metadata.find("method.mu0");
+  const double mu0 = it0 == f.metadata.end() ? mu0_ : parse_list(it0->second, "method.mu0", path).at(0);
+  int outer = 0;
+  if (auto it = f.metadata.find("method.outer_epochs"); it != f.metadata.end()) {
+    char* end = nullptr;
+    const long v = std::strtol(it->second.c_str(), &end, 10);
+    if (it->second.empty() || *end != 0 || v < 0 || v >= epochs_per_iter_)
+      throw Error(path + ": metadata 'method.outer_epochs' = '" + it->second + "' is not in 0.." +
+                  std::to_string(epochs_per_iter_ - 1));
+    outer = (int)v;
+  }
   try {
     st.validate(K_ + 1);
   } catch (const Error& e) {
@@ -204,11 +266,15 @@ void ChebyshevAL::load_state(const StFile& f, const std::string& path) {
   state_ = st;
   t_.data()[0] = t.f32[0];
   c_sum_ = c_sum;
+  f_sum_ = f_sum;
+  best_c_sum_ = best_c_sum;
+  mu0_ = mu0;
+  outer_epochs_ = outer;
   c_batches_ = cb.i64[0];
 }
 
 std::unique_ptr<ChebyshevAL> make_chebyshev_al(int K, const ChebyshevConfig& cfg, AlVariant variant, double mu0,
-                                               double rho, const std::vector<double>& lambda0) {
+                                               double rho, const std::vector<double>& lambda0, int epochs_per_iter) {
   check(K >= 1, "chebyshev-al", "needs at least one task");
   cfg.validate(K + 1);
   AlState st = make_al_state(K + 1, mu0, rho);  // lambda_i = 1/(K+1); checks mu and rho
@@ -217,7 +283,7 @@ std::unique_ptr<ChebyshevAL> make_chebyshev_al(int K, const ChebyshevConfig& cfg
     st.validate(K + 1);
   }
   const double t0 = global_rng().normal();  // as the reference's torch.randn(1)
-  return std::make_unique<ChebyshevAL>(K, cfg, variant, st, t0);
+  return std::make_unique<ChebyshevAL>(K, cfg, variant, st, t0, epochs_per_iter);
 }
 
 }  // namespace mt

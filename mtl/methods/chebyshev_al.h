@@ -19,10 +19,14 @@
 // default (apps/experiments/bench.cpp turns it on to run the torch bench's step, which differentiates
 // its group-norm sum).
 // One backward of L per batch through the model and t. lambda and mu stay fixed during
-// an outer iteration; outer_update(c) applies al_update (lambda <- lambda + mu c, clipped
-// at 0 for "standard"; mu <- rho mu) with the constraint values the caller chooses
-// (mtl/train/sparse_trainer.cpp: "published" as the reference, c summed over the batches of the
-// best-validation epoch so far; "standard" c averaged over the last epoch's batches).
+// an outer iteration of epochs_per_iter epochs; at its end (end_epoch) the method applies
+// al_update (lambda <- lambda + mu c, clipped at 0 for "standard"; mu <- rho mu) with
+//   published: as the reference (WCsAL_Train.py), c summed over the batches of the epoch
+//              with the best validation score of the phase so far (EpochEnd::improved);
+//   standard:  the textbook update at the current iterate, c averaged over the last
+//              epoch's batches.
+// reset_phase() restarts the multipliers (lambda = 1/(K+1), mu = mu0) and the outer
+// iteration count, as the reference does when the retraining phase starts.
 #pragma once
 #include <memory>
 #include <string>
@@ -40,27 +44,38 @@ Tensor chebyshev_al_objective(AlVariant variant, const ChebyshevConfig& cfg, con
 
 class ChebyshevAL : public Method {
  public:
-  // num_objectives = K + 1. Validates cfg and state (one-line mt::Error).
-  ChebyshevAL(int num_tasks, ChebyshevConfig cfg, AlVariant variant, AlState state, double t0);
+  // num_objectives = K + 1. Validates cfg and state (one-line mt::Error); state.mu is mu0.
+  ChebyshevAL(int num_tasks, ChebyshevConfig cfg, AlVariant variant, AlState state, double t0,
+              int epochs_per_iter = 3);
   std::string name() const override { return "chebyshev-al"; }
 
   // f = (group_norm_sum, L_1..L_K), L_AL backward (f_0 a constant unless f0_gradient()).
   // StepStats: loss = L_1..L_K, weight = dL_AL/df_t for the K tasks (al_gradient at this
   // batch's f and t); the sparsity objective's value and weight are last_objectives()[0],
   // last_weights()[0].
-  StepStats compute_gradients(MultiTaskModel& m, const Tensor& x, const Labels& y) override;
+  StepStats compute_gradients(MultiTaskModel& m, const Tensor& x, const Targets& y) override;
   NamedTensors parameters() const override { return {{"method.t", t_}}; }  // t, rank 0
+  void begin_epoch() override { reset_epoch(); }
+  // mu, t, lambda_<o>, c_<o>, f_<o> (o = sparsity, then the tasks): the multipliers and mu
+  // used during the epoch, t after it, c and f averaged over its batches.
+  Columns epoch_metrics(const std::vector<std::string>& tasks) const override;
+  // Records c of an improved epoch; at the end of an outer iteration, the multiplier update.
+  void end_epoch(const EpochEnd& e) override;
+  void reset_phase() override;
   void save_state(StFile& f) const override;
   void load_state(const StFile& f, const std::string& path) override;
 
   // The multiplier update of an outer iteration (al_update); c has K + 1 entries.
   void outer_update(const std::vector<double>& c);
 
-  // Constraint values c_i of every batch since the last reset_epoch(), summed (each at
-  // its batch's f and t, before the step), and the number of batches.
+  // Constraint values c_i (and objectives f_i) of every batch since the last
+  // reset_epoch(), summed (each at its batch's f and t, before the step), and the number
+  // of batches.
   const std::vector<double>& epoch_constraint_sum() const { return c_sum_; }
+  const std::vector<double>& epoch_objective_sum() const { return f_sum_; }
   int64_t epoch_batches() const { return c_batches_; }
   void reset_epoch();
+  int epochs_per_iter() const { return epochs_per_iter_; }
 
   const AlState& state() const { return state_; }
   const ChebyshevConfig& config() const { return cfg_; }
@@ -81,9 +96,13 @@ class ChebyshevAL : public Method {
   ChebyshevConfig cfg_;
   AlVariant variant_;
   AlState state_;
+  double mu0_;
+  int epochs_per_iter_;
+  int outer_epochs_ = 0;             // epochs done in the current outer iteration
+  std::vector<double> best_c_sum_;   // c_sum_ of the phase's best-validation epoch so far
   Tensor t_;
   bool f0_gradient_;  // default: variant_ == AlVariant::Standard
-  std::vector<double> c_sum_;
+  std::vector<double> c_sum_, f_sum_;
   int64_t c_batches_ = 0;
   std::vector<double> f_, c_, dL_df_;
   double dL_dt_ = 0, L_ = 0;
@@ -96,6 +115,7 @@ class ChebyshevAL : public Method {
 // the wrong length, with a negative or non-finite entry, all zeros; eps < 0; mu <= 0;
 // rho < 1; lambda0 of the wrong length.
 std::unique_ptr<ChebyshevAL> make_chebyshev_al(int num_tasks, const ChebyshevConfig& cfg, AlVariant variant,
-                                               double mu0, double rho, const std::vector<double>& lambda0 = {});
+                                               double mu0, double rho, const std::vector<double>& lambda0 = {},
+                                               int epochs_per_iter = 3);
 
 }  // namespace mt

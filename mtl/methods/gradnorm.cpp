@@ -27,7 +27,7 @@ class GradNorm : public Method {
   std::string name() const override { return "gradnorm"; }
   NamedTensors parameters() const override { return {{"method.w", w_}}; }
 
-  StepStats compute_gradients(MultiTaskModel& m, const Tensor& x, const Labels& y) override {
+  StepStats compute_gradients(MultiTaskModel& m, const Tensor& x, const Targets& y) override {
     Tensor z = m.shared(x);
     std::vector<Tensor> L = task_losses(m, z, x, y);
     Tensor W = m.last_shared_weight();

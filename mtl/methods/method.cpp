@@ -2,6 +2,7 @@
 #include "mtl/methods/method.h"
 
 #include "engine/error.h"
+#include "mtl/methods/chebyshev_al.h"
 
 namespace mt {
 
@@ -13,8 +14,8 @@ std::unique_ptr<Method> make_mgda(int K, const MethodOptions& opt);
 std::unique_ptr<Method> make_mgda_ub(int K, const MethodOptions& opt);
 
 const std::vector<std::string>& method_names() {
-  static const std::vector<std::string> names = {"single-task", "uniform", "fixed", "uncertainty",
-                                                 "gradnorm",    "mgda",    "mgda-ub"};
+  static const std::vector<std::string> names = {"single-task", "uniform", "fixed",   "uncertainty",
+                                                 "gradnorm",    "mgda",    "mgda-ub", "chebyshev-al"};
   return names;
 }
 
@@ -32,6 +33,14 @@ std::unique_ptr<Method> make_method(const std::string& name, int K, const Method
   if (name == "gradnorm") return make_gradnorm(K, opt.gradnorm_alpha);
   if (name == "mgda") return make_mgda(K, opt);
   if (name == "mgda-ub") return make_mgda_ub(K, opt);
+  if (name == "chebyshev-al") {
+    const ChebyshevOptions& c = opt.chebyshev;
+    MT_CHECK((int)c.prefs.size() == K + 1, "chebyshev-al",
+             "the preference needs " + std::to_string(K + 1) + " values (k_0 for sparsity, then one per task), got " +
+                 std::to_string(c.prefs.size()));
+    return make_chebyshev_al(K, ChebyshevConfig{c.prefs, c.ref_point, c.eps}, parse_al_variant(c.variant), c.mu0,
+                             c.rho, {}, c.epochs_per_iter);
+  }
   throw Error("unknown method '" + name + "' (valid: " + joined(method_names()) + ")");
 }
 
@@ -44,7 +53,7 @@ std::string model_for_method(const std::string& method, const std::string& model
   return model;
 }
 
-std::vector<Tensor> task_losses(MultiTaskModel& m, const Tensor& z, const Tensor& x, const Labels& y) {
+std::vector<Tensor> task_losses(MultiTaskModel& m, const Tensor& z, const Tensor& x, const Targets& y) {
   MT_CHECK((int)y.size() == m.num_tasks(), "method",
         "got labels for " + std::to_string(y.size()) + " tasks, the model has " + std::to_string(m.num_tasks()));
   std::vector<Tensor> L;

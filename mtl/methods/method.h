@@ -9,10 +9,18 @@
 //   gradnorm      sum_t w_t L_t with w_t trained to balance gradient norms (Chen et al. 2018)
 //   mgda          min-norm alpha over the gradients of all shared parameters (Sener & Koltun, exact)
 //   mgda-ub       min-norm alpha over the gradients w.r.t. Z (Sener & Koltun's upper bound)
+//   chebyshev-al  the modified weighted Chebyshev scalarisation with a sparsity objective,
+//                 by an augmented Lagrangian (Hotegni et al. 2024; mtl/methods/chebyshev_al.h)
 //   single-task   uniform on "multilenet-stl": one independent network per task
+//
+// The training loop (mtl/train/trainer.h) calls, per epoch: begin_epoch(), then per
+// batch compute_gradients() and after_step() around the optimizer step, then
+// epoch_metrics() (extra metrics.csv columns) and end_epoch(). A multi-phase recipe
+// calls reset_phase() when a new phase starts.
 #pragma once
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/safetensors.h"
@@ -24,9 +32,29 @@ namespace mt {
 struct StepStats {
   std::vector<double> loss;    // L_t of the batch
   std::vector<double> weight;  // the weight each task's loss got (alpha_t for MGDA)
-  int solver_iterations = 0;   // min-norm solver (MGDA methods)
+  bool solver = false;         // a min-norm solver ran (MGDA methods): the next three are set
+  int solver_iterations = 0;   // min-norm solver (0 for the closed forms K <= 2)
+  double solver_gap = 0;       // its duality gap f(alpha) - min_i (M alpha)_i (0 when exact)
   double gram_seconds = 0;     // MGDA methods: wall time forming the Gram matrix <g_i, g_j>
   double solver_seconds = 0;   // MGDA methods: wall time of the min-norm solver on it
+};
+
+// Named per-epoch values a method or a recipe adds to metrics.csv ("mu", "lambda_sparsity", ...).
+using Columns = std::vector<std::pair<std::string, double>>;
+
+// What the loop tells a method at the end of an epoch.
+struct EpochEnd {
+  int epoch = 0;          // 1-based over the run
+  bool improved = false;  // the best validation score of the current phase so far
+};
+
+struct ChebyshevOptions {                 // chebyshev-al (mtl/methods/chebyshev_al.h)
+  std::vector<double> prefs;              // k = (k_0 sparsity, k_1..k_K)
+  std::vector<double> ref_point;          // a (empty: zeros)
+  double eps = 1e-4;                      // augmentation epsilon
+  std::string variant = "published";      // published | standard
+  double mu0 = 2.5e-8, rho = 2.0;
+  int epochs_per_iter = 3;                // epochs of one outer iteration (lambda, mu fixed)
 };
 
 struct MethodOptions {
@@ -34,19 +62,27 @@ struct MethodOptions {
   GradNormalization normalization = GradNormalization::None;  // mgda, mgda-ub: scaling of g_t before the solver
   MinNormOptions solver;                            // mgda, mgda-ub, K >= 3
   double gradnorm_alpha = 1.5;                      // gradnorm: the asymmetry alpha
+  ChebyshevOptions chebyshev;
 };
 
 class Method {
  public:
   virtual ~Method() = default;
   virtual std::string name() const = 0;
-  virtual StepStats compute_gradients(MultiTaskModel& m, const Tensor& x, const Labels& y) = 0;
-  // Trainable parameters of the method itself (uncertainty's s, GradNorm's w),
+  virtual StepStats compute_gradients(MultiTaskModel& m, const Tensor& x, const Targets& y) = 0;
+  // Trainable parameters of the method itself (uncertainty's s, GradNorm's w, Chebyshev-AL's t),
   // given to the optimizer beside the model's.
   virtual NamedTensors parameters() const { return {}; }
   // Called after the optimizer step (GradNorm renormalises its weights).
   virtual void after_step() {}
-  // Method state for checkpoints (tensors under "method.").
+  virtual void begin_epoch() {}
+  // Extra metrics.csv columns of the epoch that just trained (before end_epoch);
+  // tasks: the task names, for column names.
+  virtual Columns epoch_metrics(const std::vector<std::string>& /*tasks*/) const { return {}; }
+  virtual void end_epoch(const EpochEnd&) {}
+  // A new phase of a multi-phase recipe starts (Chebyshev-AL resets lambda and mu).
+  virtual void reset_phase() {}
+  // Method state for checkpoints (tensors and metadata under "method.").
   virtual void save_state(StFile&) const {}
   virtual void load_state(const StFile&, const std::string& /*path*/) {}
 };
@@ -57,6 +93,6 @@ const std::vector<std::string>& method_names();
 std::string model_for_method(const std::string& method, const std::string& model);
 
 // Forward through shared and heads; the K task losses (helper for methods).
-std::vector<Tensor> task_losses(MultiTaskModel& m, const Tensor& z, const Tensor& x, const Labels& y);
+std::vector<Tensor> task_losses(MultiTaskModel& m, const Tensor& z, const Tensor& x, const Targets& y);
 
 }  // namespace mt

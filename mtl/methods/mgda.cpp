@@ -8,6 +8,7 @@
 //            the paper's Theorem 1): one trunk forward, the heads' backward
 //            on a detached Z, then a single trunk backward with upstream
 //            gradient sum_t alpha_t g_t.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -42,6 +43,18 @@ MinNormResult solve_alpha(const std::vector<const float*>& g, size_t n, const st
   const auto t2 = Clock::now();
   MinNormResult r = min_norm(M, K, opt.solver);
   st.solver_seconds = std::chrono::duration<double>(Clock::now() - t2).count();
+  // The certificate of the solve: the duality gap f(alpha) - min_i (M alpha)_i >= 0 of
+  // min_{alpha in simplex} f(alpha) = alpha^T M alpha (0 at the optimum).
+  double f = 0, lo = 0;
+  for (int i = 0; i < K; i++) {
+    double Ma = 0;
+    for (int j = 0; j < K; j++) Ma += M[i * K + j] * r.alpha[j];
+    f += r.alpha[i] * Ma;
+    lo = i == 0 ? Ma : std::min(lo, Ma);
+  }
+  st.solver = true;
+  st.solver_iterations = r.iterations;
+  st.solver_gap = std::max(0.0, f - lo);
   return r;
 }
 
@@ -59,7 +72,7 @@ class MgdaUB : public Method {
   explicit MgdaUB(MethodOptions opt) : opt_(std::move(opt)) {}
   std::string name() const override { return "mgda-ub"; }
 
-  StepStats compute_gradients(MultiTaskModel& m, const Tensor& x, const Labels& y) override {
+  StepStats compute_gradients(MultiTaskModel& m, const Tensor& x, const Targets& y) override {
     const int K = m.num_tasks();
     MT_CHECK((int)y.size() == K, "mgda-ub", "got labels for " + std::to_string(y.size()) + " tasks, the model has " +
                                              std::to_string(K));
@@ -88,7 +101,6 @@ class MgdaUB : public Method {
     }
     backward(z, upstream);                        // the trunk runs backward once
     st.weight = r.alpha;
-    st.solver_iterations = r.iterations;
     return st;
   }
 
@@ -101,7 +113,7 @@ class Mgda : public Method {
   explicit Mgda(MethodOptions opt) : opt_(std::move(opt)) {}
   std::string name() const override { return "mgda"; }
 
-  StepStats compute_gradients(MultiTaskModel& m, const Tensor& x, const Labels& y) override {
+  StepStats compute_gradients(MultiTaskModel& m, const Tensor& x, const Targets& y) override {
     const int K = m.num_tasks();
     Tensor z = m.shared(x);
     std::vector<Tensor> L = task_losses(m, z, x, y);
@@ -143,7 +155,6 @@ class Mgda : public Method {
     }
     for (int t = 0; t < K; t++) scale_grads(m.task_parameters(t), (float)r.alpha[t]);
     st.weight = r.alpha;
-    st.solver_iterations = r.iterations;
     return st;
   }
 

@@ -15,7 +15,7 @@ class LinearScalarization : public Method {
  public:
   LinearScalarization(std::string name, std::vector<double> w) : name_(std::move(name)), w_(std::move(w)) {}
   std::string name() const override { return name_; }
-  StepStats compute_gradients(MultiTaskModel& m, const Tensor& x, const Labels& y) override {
+  StepStats compute_gradients(MultiTaskModel& m, const Tensor& x, const Targets& y) override {
     Tensor z = m.shared(x);
     std::vector<Tensor> L = task_losses(m, z, x, y);
     StepStats st;
@@ -42,7 +42,7 @@ class Uncertainty : public Method {
   explicit Uncertainty(int K) : s_(Tensor::zeros({K})) { s_.requires_grad_(); }
   std::string name() const override { return "uncertainty"; }
   NamedTensors parameters() const override { return {{"method.s", s_}}; }
-  StepStats compute_gradients(MultiTaskModel& m, const Tensor& x, const Labels& y) override {
+  StepStats compute_gradients(MultiTaskModel& m, const Tensor& x, const Targets& y) override {
     Tensor z = m.shared(x);
     std::vector<Tensor> L = task_losses(m, z, x, y);
     StepStats st;

@@ -82,8 +82,7 @@ MdmtnHead::MdmtnHead(const Shape& chw, int z_features, const Task& task, const M
     alpha = register_parameter("alpha", Tensor::from({2}, {1.f, 0.f}));  // alpha_t = (1, 0)
     monitor = register_module("monitor", std::make_shared<MdmtnMonitor>(chw, z_features, cfg.cifar));
   }
-  const int outputs = task.loss == TaskLoss::BinaryLogits ? 1 : task.num_classes;
-  out = register_module("out", std::make_shared<Linear>(z_features, outputs));
+  out = register_module("out", std::make_shared<Linear>(z_features, task.output_size()));
 }
 
 Tensor MdmtnHead::run(const Tensor& z, const Tensor& x, std::vector<TracedLayer>* tr, const std::string& prefix) {
@@ -102,14 +101,19 @@ Mdmtn::Mdmtn(const std::vector<Task>& tasks, const Shape& chw, const MdmtnConfig
   const std::string who = arch();
   check_input(chw, who.c_str());
   MT_CHECK(!tasks.empty(), who.c_str(), "needs at least one task");
-  for (const Task& t : tasks)
-    MT_CHECK(t.loss == TaskLoss::BinaryLogits || t.num_classes >= 2, who.c_str(),
-          "task '" + t.name + "' needs >= 2 classes, got " + std::to_string(t.num_classes));
+  for (const Task& t : tasks) {
+    MT_CHECK(t.is_regression() || t.loss == TaskLoss::BinaryLogits || t.num_classes >= 2, who.c_str(),
+             "task '" + t.name + "' needs >= 2 classes, got " + std::to_string(t.num_classes));
+    t.validate();
+  }
   tasks_ = tasks;
   trunk = register_module("trunk", std::make_shared<MdmtnTrunk>(chw, cfg.cifar));
   heads = register_module("heads", std::make_shared<ModuleList>());
-  for (const Task& t : tasks)
+  declare_shared(trunk);
+  for (const Task& t : tasks) {
     head_list_.push_back(heads->add(std::make_shared<MdmtnHead>(chw, trunk->out_features(), t, cfg)));
+    declare_task((int)head_list_.size() - 1, head_list_.back());  // alpha_t, M_t and the output layer
+  }
 }
 
 std::string Mdmtn::arch() const {

@@ -7,7 +7,7 @@
 //   h_t = alpha_t0 Z + alpha_t1 M_t(x)           alpha_t trained, (1, 0) at the start
 //   out = head_t(h_t)                            fc, then log_softmax (TaskLoss::LogProbNll,
 //                                                as the reference and the torch bench)
-// Everything of task t (monitor M_t, alpha_t, head) lives under "heads.<t>.":
+// Everything of task t (monitor M_t, alpha_t, head) is declared task t's and lives under "heads.<t>.":
 //   heads.<t>.alpha [2], heads.<t>.monitor.{conv,bn,fc}.*, heads.<t>.out.*
 // HPS is the same with h_t = Z (no monitor, no alpha).
 //

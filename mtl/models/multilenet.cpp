@@ -30,21 +30,26 @@ Tensor MultiLeNetTrunk::forward(const Tensor& x) {
   return relu(fc->forward(h.flatten(1)));
 }
 
-MultiLeNetHead::MultiLeNetHead(int classes, float dropout) {
+MultiLeNetHead::MultiLeNetHead(const Task& task, float dropout) : log_probs(task.loss == TaskLoss::LogProbNll) {
   fc1 = register_module("fc1", std::make_shared<Linear>(50, 50));
   drop = register_module("drop", std::make_shared<Dropout>(dropout));
-  fc2 = register_module("fc2", std::make_shared<Linear>(50, classes));
+  fc2 = register_module("fc2", std::make_shared<Linear>(50, task.output_size()));
 }
 
 Tensor MultiLeNetHead::forward(const Tensor& z) {
-  return log_softmax(fc2->forward(drop->forward(relu(fc1->forward(z)))));
+  Tensor o = fc2->forward(drop->forward(relu(fc1->forward(z))));
+  return log_probs ? log_softmax(o) : o;
 }
 
+// Classification with log-softmax heads (the paper's), or regression (MSE / L1 / custom).
 static void check_tasks(const std::vector<Task>& tasks, const char* model) {
   MT_CHECK(!tasks.empty(), model, "needs at least one task");
-  for (const Task& t : tasks)
-    MT_CHECK(t.num_classes >= 2 && t.loss == TaskLoss::LogProbNll, model,
-          "task '" + t.name + "' must be a classification task with >= 2 classes");
+  for (const Task& t : tasks) {
+    t.validate();
+    MT_CHECK(t.is_regression() || t.loss == TaskLoss::LogProbNll || t.loss == TaskLoss::Custom, model,
+             "task '" + t.name + "': classification heads end in log-softmax (loss nll), got " +
+                 task_loss_name(t.loss));
+  }
 }
 
 MultiLeNet::MultiLeNet(const std::vector<Task>& tasks, const Shape& input_chw) {
@@ -52,7 +57,8 @@ MultiLeNet::MultiLeNet(const std::vector<Task>& tasks, const Shape& input_chw) {
   tasks_ = tasks;
   trunk = register_module("trunk", std::make_shared<MultiLeNetTrunk>(input_chw));
   heads = register_module("heads", std::make_shared<ModuleList>());
-  for (const Task& t : tasks) heads->add(std::make_shared<MultiLeNetHead>(t.num_classes));
+  declare_shared(trunk);
+  for (size_t t = 0; t < tasks.size(); t++) declare_task((int)t, heads->add(std::make_shared<MultiLeNetHead>(tasks[t])));
 }
 
 IndependentMultiLeNet::IndependentMultiLeNet(const std::vector<Task>& tasks, const Shape& input_chw) {
@@ -60,9 +66,10 @@ IndependentMultiLeNet::IndependentMultiLeNet(const std::vector<Task>& tasks, con
   tasks_ = tasks;
   trunk = register_module("trunk", std::make_shared<ModuleList>());
   heads = register_module("heads", std::make_shared<ModuleList>());
-  for (const Task& t : tasks) {
+  declare_shared(trunk);  // K trunks, each read by one head only: "shared" in name, independent in fact
+  for (size_t t = 0; t < tasks.size(); t++) {
     trunk->add(std::make_shared<MultiLeNetTrunk>(input_chw));
-    heads->add(std::make_shared<MultiLeNetHead>(t.num_classes));
+    declare_task((int)t, heads->add(std::make_shared<MultiLeNetHead>(tasks[t])));
   }
 }
 

@@ -2,6 +2,8 @@
 //   trunk: conv 1->10 5x5, max-pool 2, ReLU, conv 10->20 5x5, dropout2d,
 //          max-pool 2, ReLU, fc 320->50, ReLU            (Z is this 50-vector)
 //   head:  fc 50->50, ReLU, dropout, fc 50->10, log-softmax
+//          (a regression task: fc 50->outputs, no log-softmax)
+// The trunk is declared shared, head t task t's.
 #pragma once
 #include "layers/layers.h"
 #include "mtl/models/model.h"
@@ -20,9 +22,11 @@ class MultiLeNetTrunk : public Module {
 
 class MultiLeNetHead : public Module {
  public:
-  explicit MultiLeNetHead(int classes, float dropout = 0.5f);
+  // fc 50 -> task.output_size(); log-softmax after it for loss nll (classification)
+  explicit MultiLeNetHead(const Task& task, float dropout = 0.5f);
   Tensor forward(const Tensor& z) override;
   std::string describe() const override { return "MultiLeNetHead"; }
+  const bool log_probs;
   std::shared_ptr<Linear> fc1, fc2;
   std::shared_ptr<Dropout> drop;
 };

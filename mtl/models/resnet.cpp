@@ -50,6 +50,10 @@ std::string ResNet18Trunk::describe() const {
 }
 
 static int head_outputs(const Task& t) {
+  if (t.is_regression()) {
+    t.validate();
+    return t.outputs;
+  }
   if (t.loss == TaskLoss::BinaryLogits) {
     MT_CHECK(t.num_classes == 2, "resnet18",
           "binary task '" + t.name + "' must have 2 classes, got " + std::to_string(t.num_classes));
@@ -76,7 +80,9 @@ ResNet18::ResNet18(const std::vector<Task>& tasks, const Shape& input_chw, int w
   tasks_ = tasks;
   trunk = register_module("trunk", std::make_shared<ResNet18Trunk>(input_chw, width, stem_stride));
   heads = register_module("heads", std::make_shared<ModuleList>());
-  for (const Task& t : tasks) heads->add(std::make_shared<ResNetHead>(trunk->features(), t));
+  declare_shared(trunk);
+  for (size_t t = 0; t < tasks.size(); t++)
+    declare_task((int)t, heads->add(std::make_shared<ResNetHead>(trunk->features(), tasks[t])));
 }
 
 std::string ResNet18::arch() const {

@@ -11,7 +11,11 @@
 #include "datasets/image_folder.h"
 #include "mtl/models/resnet.h"
 #include "mtl/train/run_util.h"
-#include "mtl/train/trainer.h"
+
+namespace mt {
+using run_util::join;
+using run_util::short_num;
+}
 
 namespace mt {
 
@@ -122,17 +126,28 @@ std::string cifar_dir_or_default(const std::string& cifar_dir) {
   return cifar_dir.empty() ? kDefaultCifarDir : cifar_dir;
 }
 
-void validate_data_source(const TrainConfig& c) {
+void validate_data_config(const DataConfig& c) {
+  const auto& names = train_dataset_names();
+  if (std::find(names.begin(), names.end(), c.dataset) == names.end())
+    throw UsageError("unknown dataset '" + c.dataset + "' (valid: " + join(train_dataset_names(), ", ") + ")");
   const DataSourceOptions& s = c.source;
   const std::string& d = c.dataset;
   const std::string on = " (--dataset " + d + ")";
+  if (c.data_dir.empty()) throw UsageError("--data-dir must not be empty");
+  if (c.fashion_dir.empty()) throw UsageError("--fashion-dir must not be empty");
   if (!c.cifar_dir.empty() && d != "cifar10-mnist")
     throw UsageError("--cifar-dir is only used by --dataset cifar10-mnist" + on);
+  if (c.train_limit < 0)
+    throw UsageError("--train-limit must be >= 1 (or 0 for all), got " + std::to_string(c.train_limit));
+  if (c.test_limit < 0)
+    throw UsageError("--test-limit must be >= 1 (or 0 for all), got " + std::to_string(c.test_limit));
   if (!is_folder(d)) {
     if (!s.images.empty()) throw UsageError("--images is only used by --dataset imagefolder and celeba" + on);
     if (!s.labels.empty()) throw UsageError("--labels is only used by --dataset imagefolder" + on);
     if (!s.partition.empty()) throw UsageError("--partition is only used by --dataset imagefolder" + on);
     if (s.max_images != 0) throw UsageError("--max-images is only used by --dataset imagefolder and celeba" + on);
+    if (s.channels) throw UsageError("--channels is only used by --dataset imagefolder and celeba" + on);
+    if (s.test_fraction) throw UsageError("--test-fraction is only used by --dataset imagefolder and celeba" + on);
   }
   if (!is_many_task_dataset(d)) {
     if (!s.tasks.empty()) throw UsageError("--tasks is only used by --dataset mnist-grid, imagefolder and celeba" + on);
@@ -141,10 +156,11 @@ void validate_data_source(const TrainConfig& c) {
   }
   if (s.image_size < 0 || s.image_size > 4096)
     throw UsageError("--image-size must be in 1..4096, got " + std::to_string(s.image_size));
-  if (s.channels != 1 && s.channels != 3) throw UsageError("--channels must be 1 or 3, got " + std::to_string(s.channels));
+  if (s.channels && *s.channels != 1 && *s.channels != 3)
+    throw UsageError("--channels must be 1 or 3, got " + std::to_string(*s.channels));
   if (s.max_images < 0) throw UsageError("--max-images must be >= 1, got " + std::to_string(s.max_images));
-  if (!(s.test_fraction > 0 && s.test_fraction < 1))
-    throw UsageError("--test-fraction must be in (0, 1), got " + double_str(s.test_fraction));
+  if (s.test_fraction && !(*s.test_fraction > 0 && *s.test_fraction < 1))
+    throw UsageError("--test-fraction must be in (0, 1), got " + short_num(*s.test_fraction));
   if (d == "imagefolder") {
     if (s.images.empty() || s.labels.empty())
       throw UsageError("--dataset imagefolder needs --images DIR and --labels FILE (see 'mtl train --help')");
@@ -154,19 +170,15 @@ void validate_data_source(const TrainConfig& c) {
       throw UsageError("--dataset celeba reads ROOT/list_attr_celeba.txt and ROOT/list_eval_partition.txt; "
                        "use --dataset imagefolder for other files");
   } else if (d == "mnist-grid") {
+    const std::string range = "--tasks must be in 2.." + std::to_string(kGridMaxTasks) + " for --dataset mnist-grid, got ";
     if (all_digits(s.tasks)) {
       const int K = std::atoi(s.tasks.c_str());
-      if (K < 2 || K > kGridMaxTasks)
-        throw UsageError("--tasks must be in 2.." + std::to_string(kGridMaxTasks) + " for --dataset mnist-grid, got " +
-                         s.tasks);
+      if (K < 2 || K > kGridMaxTasks) throw UsageError(range + s.tasks);
     } else if (!s.tasks.empty() && s.tasks.find_first_not_of("0123456789-+") == std::string::npos) {
-      throw UsageError("--tasks must be in 2.." + std::to_string(kGridMaxTasks) + " for --dataset mnist-grid, got " +
-                       s.tasks);
+      throw UsageError(range + s.tasks);
     }
     try {
       grid_mnist_layout(grid_options(s.tasks, s.image_size));
-    } catch (const UsageError&) {
-      throw;
     } catch (const Error& e) {
       throw UsageError(std::string("--tasks: ") + e.what());
     }
@@ -176,7 +188,7 @@ void validate_data_source(const TrainConfig& c) {
       if (t.empty()) throw UsageError("--tasks has an empty task name: '" + s.tasks + "'");
 }
 
-TrainTestSets load_train_test(const TrainConfig& c) {
+TrainTestSets load_train_test(const DataConfig& c) {
   TrainTestSets r;
   const DataSourceOptions& s = c.source;
   if (c.dataset == "mnist-grid") {
@@ -192,9 +204,10 @@ TrainTestSets load_train_test(const TrainConfig& c) {
   }
   if (is_folder(c.dataset)) {
     ImageFolderOptions o =
-        folder_options(c.dataset, s.images, s.labels, s.partition, s.image_size, s.channels, s.max_images);
+        folder_options(c.dataset, s.images, s.labels, s.partition, s.image_size, s.channels.value_or(3), s.max_images);
     if (!s.tasks.empty()) o.tasks = run_util::split(s.tasks, ',');
-    auto parts = folder_train_test(o, s.test_fraction, c.data_seed);
+    const double test_fraction = s.test_fraction.value_or(0.2);
+    auto parts = folder_train_test(o, test_fraction, c.data_seed);
     r.train = std::move(parts.first);
     r.test = std::move(parts.second);
     const auto stats = pixel_stats(r.train);
@@ -208,7 +221,7 @@ TrainTestSets load_train_test(const TrainConfig& c) {
     r.metadata["data.image_size"] = std::to_string(o.height);
     r.metadata["data.channels"] = std::to_string(o.channels);
     r.metadata["data.max_images"] = std::to_string(o.max_images);
-    r.metadata["data.test_fraction"] = double_str(s.test_fraction);
+    r.metadata["data.test_fraction"] = double_str(test_fraction);
     r.metadata["data.mean"] = float_str(stats.first);
     r.metadata["data.std"] = float_str(stats.second);
     return r;
@@ -223,7 +236,7 @@ TrainTestSets load_train_test(const TrainConfig& c) {
 }
 
 MultiImageSet load_eval_test(const std::string& dataset, const std::map<std::string, std::string>& meta,
-                             const EvalConfig& c, uint64_t data_seed, const std::string& path) {
+                             const DataConfig& c, uint64_t data_seed, const std::string& path) {
   auto need = [&](const std::string& key) -> std::string {
     const std::string* v = find(meta, key);
     if (!v) throw Error(path + ": metadata '" + key + "' is missing (needed to read the " + dataset + " test set)");
@@ -268,23 +281,65 @@ MultiImageSet load_eval_test(const std::string& dataset, const std::map<std::str
   return take_first(make_dataset(dataset, false, paths, data_seed), c.test_limit);
 }
 
-std::vector<Task> tasks_for_model(const std::string& arch, const std::vector<std::string>& names,
-                                  const std::vector<int>& num_classes, const std::vector<bool>& binary) {
+std::vector<Task> tasks_for_set(const std::string& arch, const MultiImageSet& set) {
   const bool resnet = arch.compare(0, 8, "resnet18") == 0;
-  return make_tasks(names, num_classes, binary, task_loss_for_model(arch), /*binary_logits=*/resnet);
+  std::vector<Task> tasks;
+  for (int t = 0; t < set.num_tasks(); t++) {
+    const std::string& name = set.task_names[(size_t)t];
+    if (set.is_regression(t)) {
+      tasks.push_back(Task::regression(name, set.outputs(t), TaskLoss::MSE));
+      continue;
+    }
+    const bool binary = (size_t)t < set.binary.size() && set.binary[(size_t)t];
+    MT_CHECK(!binary || set.num_classes[(size_t)t] == 2, "tasks",
+             "binary task '" + name + "' has " + std::to_string(set.num_classes[(size_t)t]) + " classes");
+    tasks.push_back(Task::classification(name, set.num_classes[(size_t)t],
+                                         binary && resnet ? TaskLoss::BinaryLogits : TaskLoss::LogProbNll));
+  }
+  return tasks;
 }
 
-std::string binary_flags_str(const std::vector<bool>& binary, size_t n) {
-  std::string s;
-  for (size_t t = 0; t < n; t++) s += std::string(t ? "," : "") + (t < binary.size() && binary[t] ? "1" : "0");
-  return s;
+TrainData load_train_data(const DataConfig& c, int val, uint64_t seed) {
+  TrainTestSets sets = load_train_test(c);
+  TrainData d;
+  d.metadata = std::move(sets.metadata);
+  d.train = take_first(sets.train, c.train_limit);
+  d.test = take_first(sets.test, c.test_limit);
+  sets = TrainTestSets{};  // free the full sets
+  split_off_validation(d, val, seed);
+  return d;
 }
 
-std::vector<bool> parse_binary_flags(const std::string& s) {
-  std::vector<bool> v;
-  if (s.empty()) return v;
-  for (const auto& p : run_util::split(s, ',')) v.push_back(p == "1");
-  return v;
+void split_off_validation(TrainData& d, int val, uint64_t seed) {
+  if (val <= 0 || d.val.n > 0) return;
+  if (val >= d.train.n)
+    throw UsageError("--val " + std::to_string(val) + " must be smaller than the training set (" +
+                     std::to_string(d.train.n) + " images)");
+  auto parts = split_validation(d.train, val, seed);  // (train, validation)
+  d.train = std::move(parts.first);
+  d.val = std::move(parts.second);
+}
+
+std::vector<DataFileRecord> dataset_files(const std::string& dataset, const std::string& data_dir,
+                                          const std::string& fashion_dir) {
+  // cifar10-mnist: only its MNIST files; the CIFAR-10 files have no catalogued sha256 (they are
+  // read unverified from cifar_dir, which config.json records)
+  const bool mnist = dataset == "multimnist" || dataset == "mnist" || dataset == "multifashion-mnist" ||
+                     dataset == "mnist-grid" || dataset == "cifar10-mnist";
+  const bool fashion = dataset == "fashion" || dataset == "multifashion" || dataset == "multifashion-mnist";
+  std::vector<DataFileRecord> out;
+  for (bool train : {true, false})
+    for (bool images : {true, false}) {
+      if (mnist) {
+        DataFile f = mnist_file(train, images);
+        out.push_back({join_path(mnist_dir(data_dir), f.name), f.sha256});
+      }
+      if (fashion) {
+        DataFile f = fashion_file(train, images);
+        out.push_back({join_path(fashion_dir, f.name), f.sha256});
+      }
+    }
+  return out;
 }
 
 }  // namespace mt

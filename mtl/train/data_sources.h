@@ -25,10 +25,10 @@
 // Models: the many-task sets default to "resnet18" (mtl train chooses it),
 // cifar10-mnist to "mdmtn-cifar".
 // Binary tasks get one-logit heads (TaskLoss::BinaryLogits) on ResNet-18 and
-// two-class log-softmax heads on the other architectures (tasks_for_model).
+// two-class log-softmax heads on the other architectures (tasks_for_set).
 //
-// Weight files record what is needed to rebuild the model and reread the test
-// set: "binary" (0/1 per task) and "data.*" entries (data_metadata).
+// Weight files record what is needed to rebuild the model (mtl/models/model_file.h)
+// and to reread the test set: "data.*" entries (TrainTestSets::metadata).
 #pragma once
 #include <map>
 #include <string>
@@ -36,36 +36,12 @@
 
 #include "datasets/multi_mnist.h"
 #include "mtl/models/model.h"
+#include "mtl/train/config.h"
 
 namespace mt {
 
-struct TrainConfig;
-struct EvalConfig;
-
-struct DataSourceOptions {
-  std::string images;           // imagefolder: folder the listed names are relative to; celeba: the root
-  std::string labels;           // imagefolder: attribute file (CSV or CelebA layout)
-  std::string partition;        // imagefolder: optional partition file (celeba: the root's)
-  std::string tasks;            // "a,b,c": task names (all three sets); "K": the grid's first K tasks
-  int image_size = 0;           // side in pixels; 0: 64 for folders, 56 for the grid
-  int channels = 3;             // folders: 1 (grey) or 3 (RGB)
-  int max_images = 0;           // folders: keep the first N selected rows (per partition); 0: all
-  double test_fraction = 0.2;   // folders without a partition: share held out as the test set
-};
-
-// make_dataset's names, then mnist-grid, imagefolder, celeba.
-const std::vector<std::string>& train_dataset_names();
-// mnist-grid, imagefolder, celeba: the sets whose default model is resnet18.
-bool is_many_task_dataset(const std::string& name);
-// The architecture's default for a dataset ("resnet18", "mdmtn-cifar" or "multilenet").
-std::string default_model_for(const std::string& dataset);
-
 // The CIFAR-10 directory of a config's cifar_dir: kDefaultCifarDir when empty (not given).
 std::string cifar_dir_or_default(const std::string& cifar_dir);
-
-// The source flags that make sense for c.dataset, with their ranges; throws
-// UsageError naming the flag.
-void validate_data_source(const TrainConfig& c);
 
 struct TrainTestSets {
   MultiImageSet train, test;
@@ -75,21 +51,39 @@ struct TrainTestSets {
 // Reads (or composes) the training and test sets of c.dataset. The limits
 // (train_limit, test_limit) are applied by the caller; the grid composes only
 // as many images as they ask for.
-TrainTestSets load_train_test(const TrainConfig& c);
+TrainTestSets load_train_test(const DataConfig& c);
+
+// The sets of one training run: training (without the validation images), validation
+// (empty without one) and test, and the source's "data.*" entries for weight files.
+struct TrainData {
+  MultiImageSet train, val, test;
+  std::map<std::string, std::string> metadata;
+};
+
+// load_train_test with the limits applied and `val` images split off the training
+// set by `seed`.
+TrainData load_train_data(const DataConfig& c, int val, uint64_t seed);
+// Splits `val` images off data.train by `seed` when val > 0 and data.val is empty
+// (UsageError when val is not smaller than the training set).
+void split_off_validation(TrainData& data, int val, uint64_t seed);
 
 // The test set a weight file was evaluated on during training, rebuilt from
 // its metadata ("data.*"), with c's overrides (data_dir, source paths,
 // test_limit). `dataset` is the resolved name (the file's or --dataset).
 MultiImageSet load_eval_test(const std::string& dataset, const std::map<std::string, std::string>& metadata,
-                             const EvalConfig& c, uint64_t data_seed, const std::string& weights_path);
+                             const DataConfig& c, uint64_t data_seed, const std::string& weights_path);
 
-// Tasks for an architecture from a set's lists (make_tasks): multi-class tasks
-// use task_loss_for_model(arch); binary tasks get BinaryLogits on resnet18*.
-std::vector<Task> tasks_for_model(const std::string& arch, const std::vector<std::string>& names,
-                                  const std::vector<int>& num_classes, const std::vector<bool>& binary);
+// The catalogued files (path and sha256) a data set is read from (for cifar10-mnist
+// its MNIST files: the CIFAR-10 files have no catalogued hash).
+struct DataFileRecord {
+  std::string path, sha256;
+};
+std::vector<DataFileRecord> dataset_files(const std::string& dataset, const std::string& data_dir,
+                                          const std::string& fashion_dir);
 
-// "0,1,1" from binary flags (padded with 0 to n) and back.
-std::string binary_flags_str(const std::vector<bool>& binary, size_t n);
-std::vector<bool> parse_binary_flags(const std::string& s);
+// The tasks of a built-in architecture for a set: classification tasks get log-softmax
+// heads with NLL (the MGDA paper's code), binary tasks one logit (BinaryLogits) on
+// resnet18*; regression tasks (num_classes 0) MSE over the set's outputs.
+std::vector<Task> tasks_for_set(const std::string& arch, const MultiImageSet& set);
 
 }  // namespace mt

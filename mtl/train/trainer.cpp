@@ -1,663 +1,617 @@
-// The training loop and evaluation behind `mtl train` and `mtl eval` (see trainer.h).
+// The one training loop (see trainer.h).
 #include "mtl/train/trainer.h"
-#include "mtl/train/run_util.h"
-
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <cstdlib>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "datasets/loader.h"
 #include "engine/autograd.h"
 #include "engine/parallel.h"
 #include "engine/rng.h"
 #include "layers/serialize.h"
-#include "mtl/train/data_sources.h"
-#include "mtl/methods/method.h"
+#include "mtl/methods/chebyshev.h"
+#include "mtl/models/model_file.h"
+#include "mtl/train/recipe.h"
+#include "mtl/train/run_dir.h"
+#include "mtl/train/run_util.h"
 #include "optim/adam.h"
 #include "optim/checkpoint.h"
-#include "optim/schedule.h"
 #include "optim/sgd.h"
 
 namespace mt {
 
-namespace fs = std::filesystem;
-
 namespace {
 
-using namespace run_util;  // seconds_between, join, num, ... (mtl/train/run_util.h)
-
-bool contains(const std::vector<std::string>& v, const std::string& s) {
-  return std::find(v.begin(), v.end(), s) != v.end();
-}
-
-// Writes PATH.tmp.<pid>, fsyncs it and renames it onto PATH.
-void write_file_atomic(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw Error(path + ": cannot write: " + std::strerror(errno));
-  size_t done = 0;
-  bool ok = true;
-  while (ok && done < text.size()) {
-    ssize_t w = ::write(fd, text.data() + done, text.size() - done);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) ok = false; else done += (size_t)w;
-  }
-  const int err = ok ? 0 : errno;
-  ok = ok && ::fsync(fd) == 0;
-  ok = (::close(fd) == 0) && ok;
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int e = err ? err : errno;
-    ::unlink(tmp.c_str());
-    throw Error(path + ": cannot write: " + std::strerror(e));
-  }
-}
-
-bool is_mgda(const std::string& method) { return method == "mgda" || method == "mgda-ub"; }
-
-// Where the run's files go must be usable before any work starts: a
-// directory (or creatable as one) that is writable, and not another run's
-// files unless --force or resuming that very run.
-void check_out_dir(const TrainConfig& c) {
-  std::error_code ec;
-  const fs::path out(c.out);
-  if (fs::exists(out, ec)) {
-    if (!fs::is_directory(out, ec)) throw UsageError("--out " + c.out + " exists and is not a directory");
-    const bool holds_run = fs::exists(out / "metrics.csv", ec) || fs::exists(out / "checkpoint.safetensors", ec);
-    bool same_run = false;
-    if (!c.resume.empty()) same_run = fs::equivalent(fs::path(parent_dir(c.resume)), out, ec);
-    if (holds_run && !same_run && !c.force)
-      throw UsageError("--out " + c.out + " already holds a run (metrics.csv, checkpoint.safetensors); continue it " +
-                       "with --resume " + (out / "checkpoint.safetensors").string() +
-                       ", replace it with --force, or choose another --out");
-    if (::access(c.out.c_str(), W_OK) != 0) throw UsageError("--out " + c.out + " is not writable");
-    return;
-  }
-  // The nearest existing ancestor must be a writable directory.
-  fs::path p = fs::absolute(out, ec).parent_path();
-  while (!p.empty() && !fs::exists(p, ec) && p != p.parent_path()) p = p.parent_path();
-  if (!fs::is_directory(p, ec))
-    throw UsageError("--out " + c.out + ": cannot be created (" + p.string() + " is not a directory)");
-  if (::access(p.c_str(), W_OK) != 0)
-    throw UsageError("--out " + c.out + ": cannot be created (" + p.string() + " is not writable)");
-}
+using namespace run_util;
 
 std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& c, NamedParams params) {
-  if (c.optimizer == "sgd") return std::make_unique<SGD>(std::move(params), c.lr, c.momentum, 0.0, c.weight_decay);
-  if (c.optimizer == "adam") return std::make_unique<Adam>(std::move(params), c.lr, 0.9, 0.999, 1e-8, c.weight_decay);
-  return std::make_unique<AdamW>(std::move(params), c.lr, 0.9, 0.999, 1e-8, c.weight_decay);
+  if (*c.optimizer == "sgd") return std::make_unique<SGD>(std::move(params), *c.lr, *c.momentum, 0.0, *c.weight_decay);
+  if (*c.optimizer == "adam")
+    return std::make_unique<Adam>(std::move(params), *c.lr, 0.9, 0.999, 1e-8, *c.weight_decay);
+  return std::make_unique<AdamW>(std::move(params), *c.lr, 0.9, 0.999, 1e-8, *c.weight_decay);
 }
 
-std::string metrics_header(const std::vector<std::string>& tasks, bool has_val) {
-  std::vector<std::string> cols = {"epoch", "lr"};
-  for (const auto& t : tasks) cols.push_back("train_loss_" + t);
-  for (const auto& t : tasks) cols.push_back("weight_" + t);
-  if (has_val) {
-    for (const auto& t : tasks) cols.push_back("val_acc_" + t);
-    for (const auto& t : tasks) cols.push_back("val_loss_" + t);
+std::string task_list(const std::vector<std::string>& tasks) { return join(tasks, ", "); }
+
+// The data must be what the model was built for: same tasks, kinds and sizes.
+void check_data_matches(const MultiTaskModel& m, const MultiImageSet& set, const std::string& which) {
+  const std::vector<std::string> names = m.task_names();
+  if (set.task_names != names)
+    throw Error("the " + which + " set's tasks (" + task_list(set.task_names) + ") are not the model's (" +
+                task_list(names) + ")");
+  for (int t = 0; t < m.num_tasks(); t++) {
+    const Task& k = m.task(t);
+    if (k.is_regression() != set.is_regression(t))
+      throw Error("task '" + k.name + "' is " + task_kind_name(k.kind) + " in the model but " +
+                  (set.is_regression(t) ? "regression" : "classification") + " in the " + which + " set");
+    if (k.is_regression() && set.n > 0 && set.outputs(t) != k.outputs)
+      throw Error("regression task '" + k.name + "' has " + std::to_string(k.outputs) + " outputs in the model, " +
+                  std::to_string(set.outputs(t)) + " values per image in the " + which + " set");
+    if (!k.is_regression() && set.num_classes[(size_t)t] != k.num_classes)
+      throw Error("task '" + k.name + "' has " + std::to_string(k.num_classes) + " classes in the model, " +
+                  std::to_string(set.num_classes[(size_t)t]) + " in the " + which + " set");
   }
-  for (const auto& t : tasks) cols.push_back("test_acc_" + t);
-  for (const auto& t : tasks) cols.push_back("test_loss_" + t);
-  cols.push_back("train_samples_per_s");
-  cols.push_back("epoch_s");
+}
+
+// metrics.csv
+std::string metrics_header(const EpochRecord& r, const RunInfo& info, bool phases) {
+  std::vector<std::string> cols = {"epoch"};
+  if (phases) cols.push_back("phase");
+  cols.push_back("lr");
+  for (const auto& t : info.tasks) cols.push_back("train_loss_" + t);
+  for (const auto& t : info.tasks) cols.push_back("weight_" + t);
+  auto metric_cols = [&](const std::string& set) {
+    for (size_t t = 0; t < info.tasks.size(); t++) cols.push_back(set + "_" + info.metrics[t] + "_" + info.tasks[t]);
+    for (const auto& t : info.tasks) cols.push_back(set + "_loss_" + t);
+  };
+  if (!r.val_metric.empty()) metric_cols("val");
+  metric_cols("test");
+  for (const auto& [name, v] : r.extra) cols.push_back(name);
+  for (const char* c : {"train_samples_per_s", "epoch_s"}) cols.push_back(c);
+  if (phases) cols.push_back("phase_best");
+  cols.push_back("best");
   return join(cols, ",");
 }
 
-std::string metrics_row(const EpochRecord& r) {
-  std::vector<std::string> v = {std::to_string(r.epoch), num("%.10g", r.lr)};
+std::string metrics_row(const EpochRecord& r, const RunInfo& info, bool phases) {
+  std::vector<std::string> v = {std::to_string(r.epoch)};
+  if (phases) v.push_back(r.phase);
+  v.push_back(num("%.10g", r.lr));
   for (double x : r.train_loss) v.push_back(num("%.10g", x));
   for (double x : r.weight) v.push_back(num("%.10g", x));
-  for (double x : r.val_acc) v.push_back(num("%.6f", x));
-  for (double x : r.val_loss) v.push_back(num("%.10g", x));
-  for (double x : r.test_acc) v.push_back(num("%.6f", x));
-  for (double x : r.test_loss) v.push_back(num("%.10g", x));
+  auto metric_vals = [&](const std::vector<double>& metric, const std::vector<double>& loss) {
+    for (size_t t = 0; t < metric.size(); t++) v.push_back(num(info.metrics[t] == "acc" ? "%.6f" : "%.10g", metric[t]));
+    for (double x : loss) v.push_back(num("%.10g", x));
+  };
+  if (!r.val_metric.empty()) metric_vals(r.val_metric, r.val_loss);
+  metric_vals(r.test_metric, r.test_loss);
+  for (const auto& [name, x] : r.extra) v.push_back(num("%.10g", x));
   v.push_back(num("%.1f", r.train_samples_per_s));
   v.push_back(num("%.3f", r.epoch_s));
+  if (phases) v.push_back(r.improved ? "1" : "0");
+  v.push_back(r.best ? "1" : "0");
   return join(v, ",");
+}
+
+nlohmann::ordered_json by_task(const std::vector<std::string>& tasks, const std::vector<double>& v, double scale) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  for (size_t t = 0; t < tasks.size() && t < v.size(); t++)
+    j[tasks[t]] = scale > 0 ? std::round(v[t] * scale) / scale : v[t];
+  return j;
+}
+
+std::string stop_note(const std::string& last_ckpt) {
+  return "; stopping \xe2\x80\x94 " + (last_ckpt.empty() ? std::string("no checkpoint yet")
+                                                           : "last good checkpoint: " + last_ckpt);
+}
+
+void check_all_finite(const NamedTensors& params, int epoch, const std::string& last_ckpt) {
+  for (const auto& [name, p] : params) {
+    const float* d = p.data();
+    for (int64_t i = 0; i < p.numel(); i++)
+      if (!std::isfinite(d[i]))
+        throw DivergedError("non-finite parameter '" + name + "' (" + nonfinite_name(d[i]) + ") after epoch " +
+                            std::to_string(epoch) + stop_note(last_ckpt));
+  }
 }
 
 }  // namespace
 
-// ---- helpers ------------------------------------------------------------------
-
-void write_text_atomic(const std::string& path, const std::string& text) { write_file_atomic(path, text); }
-void check_run_out_dir(const TrainConfig& c) { check_out_dir(c); }
-
-std::string default_out_dir(const TrainConfig& c) {
-  return "runs/" + c.dataset + "-" + c.method + "-s" + std::to_string(c.seed);
-}
-
-TaskLoss task_loss_for_model(const std::string&) {
-  // Every architecture of the registry builds its heads for the Task's loss;
-  // log-softmax heads with NLL (the MGDA paper's code) for all of them.
-  return TaskLoss::LogProbNll;
-}
-
-MultiImageSet take_first(const MultiImageSet& set, int n) {
-  if (n <= 0 || n >= set.n) return set;
-  MultiImageSet o;
-  o.n = n;
-  o.c = set.c;
-  o.h = set.h;
-  o.w = set.w;
-  o.pixels.assign(set.pixels.begin(), set.pixels.begin() + (ptrdiff_t)(set.image_size() * (size_t)n));
-  o.task_names = set.task_names;
-  o.num_classes = set.num_classes;
-  o.binary = set.binary;
-  for (const auto& l : set.labels) o.labels.emplace_back(l.begin(), l.begin() + n);
-  o.mean = set.mean;
-  o.std = set.std;
-  return o;
-}
-
-std::vector<DataFileRecord> dataset_files(const std::string& dataset, const std::string& data_dir,
-                                          const std::string& fashion_dir) {
-  // cifar10-mnist: only its MNIST files; the CIFAR-10 files have no catalogued sha256 (they are
-  // read unverified from cifar_dir, which config.json records)
-  const bool mnist = dataset == "multimnist" || dataset == "mnist" || dataset == "multifashion-mnist" ||
-                     dataset == "mnist-grid" || dataset == "cifar10-mnist";
-  const bool fashion = dataset == "fashion" || dataset == "multifashion" || dataset == "multifashion-mnist";
-  std::vector<DataFileRecord> out;
-  for (bool train : {true, false})
-    for (bool images : {true, false}) {
-      if (mnist) {
-        DataFile f = mnist_file(train, images);
-        out.push_back({join_path(mnist_dir(data_dir), f.name), f.sha256});
-      }
-      if (fashion) {
-        DataFile f = fashion_file(train, images);
-        out.push_back({join_path(fashion_dir, f.name), f.sha256});
-      }
-    }
-  return out;
-}
-
-void validate_train_config(const TrainConfig& c) {
-  if (!contains(train_dataset_names(), c.dataset))
-    throw UsageError("unknown dataset '" + c.dataset + "' (valid: " + join(train_dataset_names(), ", ") + ")");
-  validate_data_source(c);
-  if (!is_model_name(c.model))
-    throw UsageError("unknown model '" + c.model + "' (valid: " + join(model_names(), ", ") + ")");
-  if (!contains(method_names(), c.method))
-    throw UsageError("unknown method '" + c.method + "' (valid: " + join(method_names(), ", ") + ")");
-  try {
-    model_for_method(c.method, c.model);
-  } catch (const Error& e) {
-    throw UsageError(e.what());
-  }
-  if (c.epochs < 1) throw UsageError("--epochs must be >= 1, got " + std::to_string(c.epochs));
-  if (c.batch < 1) throw UsageError("--batch must be >= 1, got " + std::to_string(c.batch));
-  if (!(c.lr > 0) || !std::isfinite(c.lr)) throw UsageError("--lr must be > 0, got " + short_num(c.lr));
-  if (c.optimizer != "sgd" && c.optimizer != "adam" && c.optimizer != "adamw")
-    throw UsageError("unknown optimizer '" + c.optimizer + "' (valid: sgd, adam, adamw)");
-  if (!(c.momentum >= 0) || !std::isfinite(c.momentum))
-    throw UsageError("--momentum must be >= 0, got " + short_num(c.momentum));
-  if (!(c.weight_decay >= 0) || !std::isfinite(c.weight_decay))
-    throw UsageError("--weight-decay must be >= 0, got " + short_num(c.weight_decay));
-  if (c.lr_step < 0) throw UsageError("--lr-step must be >= 1 (or 0 for a constant lr), got " + std::to_string(c.lr_step));
-  if (!(c.lr_gamma > 0) || !std::isfinite(c.lr_gamma))
-    throw UsageError("--lr-gamma must be > 0, got " + short_num(c.lr_gamma));
-  if (c.lr_first_step < 0)
-    throw UsageError("--lr-first-step must be >= 1, got " + std::to_string(c.lr_first_step));
-  if (c.threads < 0) throw UsageError("--threads must be >= 1, got " + std::to_string(c.threads));
-  if (c.val < 0) throw UsageError("--val must be >= 0, got " + std::to_string(c.val));
-  if (c.train_limit < 0) throw UsageError("--train-limit must be >= 1 (or 0 for all), got " + std::to_string(c.train_limit));
-  if (c.test_limit < 0) throw UsageError("--test-limit must be >= 1 (or 0 for all), got " + std::to_string(c.test_limit));
-  if (c.method == "fixed") {
-    if (c.weights.empty()) throw UsageError("--method fixed needs --weights w1,w2,... (one per task)");
-    double total = 0;
-    for (double w : c.weights) {
-      if (!(w >= 0) || !std::isfinite(w)) throw UsageError("--weights must be finite and >= 0, got " + short_num(w));
-      total += w;
-    }
-    if (!(total > 0)) throw UsageError("--weights are all zero");
-  } else if (!c.weights.empty()) {
-    throw UsageError("--weights is only used by --method fixed (got --method " + c.method + ")");
-  }
-  try {
-    parse_grad_normalization(c.normalization);
-  } catch (const Error&) {
-    throw UsageError("unknown --normalization '" + c.normalization + "' (valid: none, l2, loss, loss+)");
-  }
-  if (c.solver != "frank-wolfe" && c.solver != "projected-gradient")
-    throw UsageError("unknown --solver '" + c.solver + "' (valid: frank-wolfe, projected-gradient)");
-  if (!is_mgda(c.method) && c.normalization != "none")
-    throw UsageError("--normalization is only used by --method mgda and mgda-ub (got --method " + c.method + ")");
-  if (!is_mgda(c.method) && c.solver != "frank-wolfe")
-    throw UsageError("--solver is only used by --method mgda and mgda-ub (got --method " + c.method + ")");
-  if (c.data_dir.empty()) throw UsageError("--data-dir must not be empty");
-  if (c.fashion_dir.empty()) throw UsageError("--fashion-dir must not be empty");
-  if (!c.resume.empty()) {
-    std::error_code ec;
-    if (!fs::exists(c.resume, ec)) throw UsageError("--resume " + c.resume + ": no such file");
-    if (!fs::is_regular_file(c.resume, ec)) throw UsageError("--resume " + c.resume + ": not a regular file");
-  }
-}
-
-// ---- evaluation ---------------------------------------------------------------
-
-SetScores evaluate(MultiTaskModel& model, const MultiImageSet& set, int batch) {
-  const bool was_training = model.is_training();
-  model.eval();
-  const int K = model.num_tasks();
-  check(set.num_tasks() == K, "evaluate",
-        "the set has " + std::to_string(set.num_tasks()) + " tasks, the model " + std::to_string(K));
-  std::vector<int64_t> correct(K, 0);
-  std::vector<double> loss_sum(K, 0.0);
-  Loader loader(set, batch, false, 0);
-  loader.start_epoch(0);
-  {
-    NoGrad no_grad;
-    Batch b;
-    while (loader.next(b)) {
-      Tensor x = Tensor::from({b.n, b.c, b.h, b.w}, b.x);
-      Tensor z = model.shared(x);
-      for (int t = 0; t < K; t++) {
-        Tensor out = model.head(t, z, x);
-        correct[t] += model.correct(t, out, b.y[t]);
-        loss_sum[t] += (double)model.task_loss(t, out, b.y[t]).item() * b.n;
-      }
-    }
-  }
-  model.train(was_training);
-  SetScores s;
-  s.n = set.n;
-  for (int t = 0; t < K; t++) {
-    s.acc.push_back((double)correct[t] / set.n);
-    s.loss.push_back(loss_sum[t] / set.n);
-  }
-  return s;
-}
-
-EvalResult evaluate_weights(const EvalConfig& c) {
-  if (c.weights.empty()) throw UsageError("--weights FILE is required");
-  if (c.test_limit < 0) throw UsageError("--test-limit must be >= 1 (or 0 for all), got " + std::to_string(c.test_limit));
-  if (c.threads < 0) throw UsageError("--threads must be >= 1, got " + std::to_string(c.threads));
-  if (!c.dataset.empty() && !contains(train_dataset_names(), c.dataset))
-    throw UsageError("unknown dataset '" + c.dataset + "' (valid: " + join(train_dataset_names(), ", ") + ")");
-  if (c.threads > 0) set_num_threads(c.threads);
-
-  const std::string& path = c.weights;
-  const StFile f = load_safetensors(path);
-  check_format(f, path);
-  auto need = [&](const std::string& key) -> std::string {
-    const std::string* v = find_meta(f.metadata, key);
-    if (!v) throw Error(path + ": metadata '" + key + "' is missing (not a model written by mtl train)");
-    return *v;
-  };
-  EvalResult r;
-  r.weights = path;
-  r.metadata = f.metadata;
-  r.architecture = need("architecture");
-  r.tasks = split(need("tasks"), ',');
-  r.dataset = c.dataset.empty() ? need("dataset") : c.dataset;
-  if (!contains(train_dataset_names(), r.dataset))
-    throw Error(path + ": metadata 'dataset' is '" + r.dataset + "', not a known dataset (pass --dataset)");
-  if (!c.cifar_dir.empty() && r.dataset != "cifar10-mnist")
-    throw UsageError("--cifar-dir is only used by --dataset cifar10-mnist (--dataset " + r.dataset + ")");
-  if (const std::string* m = find_meta(f.metadata, "method")) r.method = *m;
-  uint64_t data_seed = 0;
-  if (c.data_seed >= 0) {
-    data_seed = (uint64_t)c.data_seed;
-  } else if (const std::string* s = find_meta(f.metadata, "data_seed")) {
-    data_seed = std::strtoull(s->c_str(), nullptr, 10);
-  }
-  r.threads = num_threads();
-
-  MultiImageSet test = load_eval_test(r.dataset, f.metadata, c, data_seed, path);  // mtl/train/data_sources.h
-  if (test.task_names != r.tasks)
-    throw Error(path + ": the model's tasks (" + join(r.tasks, ",") + ") are not those of dataset '" + r.dataset +
-                "' (" + join(test.task_names, ",") + ")");
-  std::vector<int> classes = test.num_classes;
-  if (const std::string* s = find_meta(f.metadata, "classes")) {
-    std::vector<int> cls;
-    for (const auto& p : split(*s, ',')) cls.push_back(std::atoi(p.c_str()));
-    if (cls != classes)
-      throw Error(path + ": the model's classes per task (" + *s + ") are not those of dataset '" + r.dataset + "'");
-  }
-  if (const std::string* s = find_meta(f.metadata, "input_shape")) {
-    const std::string want = std::to_string(test.c) + "," + std::to_string(test.h) + "," + std::to_string(test.w);
-    if (*s != want)
-      throw Error(path + ": the model's input shape " + *s + " is not the dataset's " + want);
-  }
-  const std::string* bin = find_meta(f.metadata, "binary");  // one-logit heads (written when a task is binary)
-  const std::vector<Task> tasks =
-      tasks_for_model(r.architecture, r.tasks, classes, bin ? parse_binary_flags(*bin) : test.binary);
-  std::shared_ptr<MultiTaskModel> model;
-  try {
-    model = make_model(r.architecture, tasks, {test.c, test.h, test.w});
-  } catch (const Error& e) {
-    throw Error(path + ": cannot build the model: " + e.what());
-  }
-  const std::string* kind = find_meta(f.metadata, "kind");
-  const std::string prefix = (kind && *kind == "checkpoint") ? "model." : "";
-  check_module_st(f, *model, prefix, path);
-  copy_module_st(f, *model, prefix);
-  r.test = evaluate(*model, test, 1000);
-  return r;
-}
-
-// ---- training -----------------------------------------------------------------
-
-TrainResult train(const TrainConfig& config, TrainObserver* observer) {
-  const auto t_start = Clock::now();
-  TrainConfig c = config;
-  validate_train_config(c);
-  if (c.threads > 0) set_num_threads(c.threads);
-  const int threads = num_threads();
-  const std::string arch = model_for_method(c.method, c.model);
-  if (c.out.empty()) c.out = c.resume.empty() ? default_out_dir(c) : parent_dir(c.resume);
-  check_out_dir(c);
-
-  // Data: everything is read and checked before any file is written.
-  TrainTestSets sets = load_train_test(c);  // make_dataset's sets, the MNIST grid, image folders
-  MultiImageSet train_set = take_first(sets.train, c.train_limit);
-  MultiImageSet test_set = take_first(sets.test, c.test_limit);
-  const std::map<std::string, std::string> sets_metadata = sets.metadata;
-  sets = TrainTestSets{};  // free the full sets
-  MultiImageSet val_set;
-  const bool has_val = c.val > 0;
-  if (has_val) {
-    if (c.val >= train_set.n)
-      throw UsageError("--val " + std::to_string(c.val) + " must be smaller than the training set (" +
-                       std::to_string(train_set.n) + " images)");
-    auto parts = split_validation(train_set, c.val, c.seed);  // (train, validation)
-    train_set = std::move(parts.first);
-    val_set = std::move(parts.second);
-  }
-  const int K = train_set.num_tasks();
-  if (c.method == "fixed" && (int)c.weights.size() != K)
-    throw UsageError("--weights needs " + std::to_string(K) + " values (one per task: " +
-                     join(train_set.task_names, ", ") + "), got " + std::to_string(c.weights.size()));
-
-  // Model, method, optimizer, schedule.
-  const std::vector<Task> tasks =
-      tasks_for_model(arch, train_set.task_names, train_set.num_classes, train_set.binary);
-  manual_seed(c.seed);
-  std::shared_ptr<MultiTaskModel> model = make_model(arch, tasks, {train_set.c, train_set.h, train_set.w});
+MethodOptions method_options(const TrainConfig& c) {
   MethodOptions mo;
   mo.weights = c.weights;
-  mo.normalization = parse_grad_normalization(c.normalization);
-  mo.solver.algo = c.solver == "projected-gradient" ? MinNormAlgo::ProjectedGradient : MinNormAlgo::FrankWolfe;
-  std::unique_ptr<Method> method = make_method(c.method, K, mo);
-  NamedParams params = model->named_parameters();
-  for (const auto& p : method->parameters()) params.push_back(p);
-  std::unique_ptr<Optimizer> opt = make_optimizer(c, params);
-  std::unique_ptr<LrSchedule> schedule;
-  if (c.lr_step > 0) schedule = std::make_unique<StepLR>(c.lr, c.lr_step, c.lr_gamma, c.lr_first_step);
+  mo.normalization = parse_grad_normalization(c.normalization.value_or("none"));
+  mo.solver.algo = c.solver.value_or("frank-wolfe") == "projected-gradient" ? MinNormAlgo::ProjectedGradient
+                                                                              : MinNormAlgo::FrankWolfe;
+  mo.gradnorm_alpha = c.gradnorm_alpha.value_or(1.5);
+  if (c.method == "chebyshev-al") {
+    ChebyshevOptions& ch = mo.chebyshev;
+    ch.prefs = c.prefs;
+    ch.ref_point = c.ref_point;
+    ch.eps = *c.eps;
+    ch.variant = *c.al_variant;
+    ch.mu0 = *c.mu;
+    ch.rho = *c.rho;
+    ch.epochs_per_iter = *c.epochs_per_iter;
+  }
+  return mo;
+}
 
-  std::vector<std::string> classes;
-  for (int n : train_set.num_classes) classes.push_back(std::to_string(n));
-  const std::string input_shape =
-      std::to_string(train_set.c) + "," + std::to_string(train_set.h) + "," + std::to_string(train_set.w);
-  Metadata meta = {{"architecture", arch},
-                   {"tasks", join(train_set.task_names, ",")},
-                   {"classes", join(classes, ",")},
-                   {"dataset", c.dataset},
-                   {"input_shape", input_shape},
-                   {"method", c.method},
-                   {"seed", std::to_string(c.seed)},
-                   {"data_seed", std::to_string(c.data_seed)}};
-  for (const Task& t : tasks)
-    if (t.loss == TaskLoss::BinaryLogits) meta["binary"] = binary_flags_str(train_set.binary, (size_t)K);
-  for (const auto& kv : sets_metadata) meta[kv.first] = kv.second;  // "data.*": how to reread the test set
-  const std::string criterion = has_val ? "val_acc" : "train_loss";
+TrainResult train(const TrainConfig& config, TrainObserver* observer) {
+  validate_train_config(config);
+  const TrainConfig c = resolve_train_config(config);
+  if (c.threads) set_num_threads(*c.threads);
+  RunDir::check(c.out, c.resume, c.force);  // --out is usable: checked before the data is read
+  const TrainData data = load_train_data(c, *c.val, c.seed);
+  const std::string arch = *c.model;
+  const std::vector<Task> tasks = tasks_for_set(arch, data.train);
+  const Shape chw = {data.train.c, data.train.h, data.train.w};
+  return train([&] { return make_model(arch, tasks, chw); }, data, config, observer);
+}
 
-  // Resume: everything restored and checked before anything is written.
-  int start_epoch = 0;
-  int64_t global_step = 0;
-  int best_epoch = 0;
-  double best_score = 0;  // higher is better: mean val accuracy, or minus the mean training loss
-  std::vector<double> best_test_acc;
-  const std::string header = metrics_header(train_set.task_names, has_val);
-  std::vector<std::string> rows;
-  if (!c.resume.empty()) {
-    CheckpointExtra ex;
+namespace {
+
+// One run of the loop: the stages of train() (see trainer.h), one method each.
+class Run {
+ public:
+  Run(const TrainData& data_in, const TrainConfig& config, TrainObserver* obs)
+      : t_start_(Clock::now()), c_(resolve_train_config(config)), obs_(obs), dir_(c_.out, c_.resume, c_.force),
+        data_(prepare_data(data_in)) {}
+
+  TrainResult go(const ModelFactory& make_model_fn, const MethodFactory& make_method_fn) {
+    build(make_model_fn, make_method_fn);
+    if (!c_.resume.empty()) resume();
+    Loader loader(data_.train, c_.batch, true, c_.seed);
+    if (c_.resume.empty()) recipe_->start(*ctx_);  // LSUV (Chebyshev-AL)
+    start_result(loader);
+    dir_.set_config(config_json().dump(2) + "\n");
+    int e = start_epoch_;
+    for (; e < recipe_->epochs(); e++) {
+      if (c_.stop_after > 0 && e >= c_.stop_after) break;
+      EpochRecord rec = train_epoch(e, loader);
+      finish_epoch(rec);
+    }
+    return finish(e >= recipe_->epochs());
+  }
+
+ private:
+  // Checked before any file is written; the validation images split off when asked for.
+  const TrainData& prepare_data(const TrainData& in) {
+    in.train.validate("the training set");
+    in.test.validate("the test set");
+    if (in.val.n > 0) in.val.validate("the validation set");
+    const int K = in.train.num_tasks();
+    const std::vector<std::string>& names = in.train.task_names;
+    if (c_.method == "fixed" && (int)c_.weights.size() != K)
+      throw UsageError("--weights needs " + std::to_string(K) + " values (one per task: " + task_list(names) +
+                       "), got " + std::to_string(c_.weights.size()));
+    if (c_.method == "chebyshev-al" && (int)c_.prefs.size() != K + 1)
+      throw UsageError("--prefs has " + std::to_string(c_.prefs.size()) + " values; dataset " + c_.dataset + " has " +
+                       std::to_string(K) + " task" + (K == 1 ? "" : "s") + " (" + task_list(names) +
+                       "), so it needs " + std::to_string(K + 1) + ": k_0 for sparsity, then one per task");
+    if (*c_.val <= 0 || in.val.n > 0) return in;
+    own_ = in;
+    split_off_validation(own_, *c_.val, c_.seed);
+    return own_;
+  }
+
+  // Model, method, optimizer, recipe (the global RNG seeded first: initialisation, t).
+  void build(const ModelFactory& make_model_fn, const MethodFactory& make_method_fn) {
+    manual_seed(c_.seed);
+    model_ = make_model_fn();
+    if (!model_) throw Error("the model factory returned no model");
+    model_->check_parameter_split();
+    check_data_matches(*model_, data_.train, "training");
+    check_data_matches(*model_, data_.test, "test");
+    if (data_.val.n > 0) check_data_matches(*model_, data_.val, "validation");
+    const int K = data_.train.num_tasks();
+    method_ = make_method_fn ? make_method_fn(K) : make_method(c_.method, K, method_options(c_));
+    if (!method_) throw Error("the method factory returned no method");
+    opt_ = new_optimizer();
+    recipe_ = make_recipe(c_, data_);
+    meta_ = run_metadata();
+    ctx_ = std::make_unique<RunContext>(
+        RunContext{*model_, *method_, opt_, [this] { return new_optimizer(); }, c_, data_, dir_, meta_, obs_, {}});
+  }
+
+  std::unique_ptr<Optimizer> new_optimizer() const {
+    NamedParams params = model_->named_parameters();
+    for (const auto& p : method_->parameters()) params.push_back(p);
+    return make_optimizer(c_, params);
+  }
+
+  // What a model file of this run says (mtl/models/model_file.h), and the run's identity
+  // (a checkpoint resumes only a run with the same entries).
+  Metadata run_metadata() const {
+    const MultiImageSet& t = data_.train;
+    Metadata meta = model_metadata(*model_, {t.c, t.h, t.w}, t.mean, t.std);
+    meta["dataset"] = c_.dataset;
+    meta["method"] = method_->name();
+    meta["seed"] = std::to_string(c_.seed);
+    meta["data_seed"] = std::to_string(c_.data_seed);
+    for (const auto& kv : data_.metadata) meta[kv.first] = kv.second;  // "data.*": how to reread the test set
+    if (c_.method == "chebyshev-al") {
+      meta["prefs"] = exact_list(c_.prefs);
+      meta["ref_point"] = exact_list(c_.ref_point);
+      meta["eps"] = exact_str(*c_.eps);
+      meta["al_variant"] = *c_.al_variant;
+      meta["mu0"] = exact_str(*c_.mu);
+      meta["rho"] = exact_str(*c_.rho);
+      meta["lr0"] = exact_str(*c_.lr);
+      meta["lr_decay"] = exact_str(*c_.lr_decay);
+      meta["search_iters"] = std::to_string(*c_.search_iters);
+      meta["epochs_per_iter"] = std::to_string(*c_.epochs_per_iter);
+      meta["min_sparsity"] = exact_str(*c_.min_sparsity);
+      meta["max_layer_sparsity"] = exact_str(*c_.max_layer_sparsity);
+      meta["sim_preference"] = exact_str(*c_.sim_preference);
+      meta["batch"] = std::to_string(c_.batch);
+    }
+    return meta;
+  }
+
+  // Everything restored and checked before anything is written.
+  void resume() {
     try {
-      ex = load_checkpoint(c.resume, *model, *opt, meta);
-      StFile method_state;
-      method_state.metadata = ex.metadata;
-      method_state.tensors = ex.tensors;
-      method->load_state(method_state, c.resume);
+      CheckpointExtra ex = load_checkpoint(c_.resume, *model_, *opt_, meta_);
+      const StFile state{ex.metadata, ex.tensors};
+      method_->load_state(state, c_.resume);
+      recipe_->load_state(state, c_.resume, *ctx_);
+      start_epoch_ = (int)ex.epoch;
+      global_step_ = ex.step;
+      auto crit = ex.metadata.find("best_criterion");
+      auto be = ex.metadata.find("best_epoch");
+      if (crit != ex.metadata.end() && crit->second == recipe_->criterion() && be != ex.metadata.end()) {
+        best_epoch_ = std::atoi(be->second.c_str());
+        if (auto bt = ex.metadata.find("best_test_acc"); bt != ex.metadata.end()) best_test_ = parse_doubles(bt->second);
+      }
     } catch (const UsageError&) {
       throw;
     } catch (const Error& e) {
       throw Error(std::string("cannot resume: ") + e.what());
     }
-    start_epoch = (int)ex.epoch;
-    global_step = ex.step;
-    if (start_epoch >= c.epochs)
-      throw UsageError("--resume " + c.resume + " has already trained " + std::to_string(start_epoch) +
-                       " epochs; pass --epochs greater than that to continue");
-    const std::string* crit = find_meta(ex.metadata, "best_criterion");
-    const std::string* be = find_meta(ex.metadata, "best_epoch");
-    const std::string* bs = find_meta(ex.metadata, "best_score");
-    if (crit && be && bs && *crit == criterion) {
-      best_epoch = std::atoi(be->c_str());
-      best_score = std::strtod(bs->c_str(), nullptr);
-      if (const std::string* bt = find_meta(ex.metadata, "best_test_acc")) best_test_acc = parse_doubles(*bt);
-    }
-    rows = previous_rows((fs::path(parent_dir(c.resume)) / "metrics.csv").string(), header, start_epoch);
+    if (start_epoch_ >= recipe_->epochs())
+      throw UsageError("--resume " + c_.resume + " has already trained " + std::to_string(start_epoch_) + " of " +
+                       std::to_string(recipe_->epochs()) + " epochs; " +
+                       (c_.method == "chebyshev-al" ? "pass a larger --retrain-iters to continue"
+                                                    : "pass --epochs greater than that to continue"));
+    last_ckpt_ = c_.resume;
   }
 
-  Loader train_loader(train_set, c.batch, true, c.seed);
-
-  TrainResult res;
-  res.config = c;
-  res.best_criterion = criterion;
-  const fs::path out(c.out);
-  res.metrics_path = (out / "metrics.csv").string();
-  res.config_path = (out / "config.json").string();
-  res.last_path = (out / "last.safetensors").string();
-  res.best_path = (out / "best.safetensors").string();
-  res.checkpoint_path = (out / "checkpoint.safetensors").string();
-
-  RunInfo& info = res.info;
-  info.tasks = train_set.task_names;
-  info.model = arch;
-  info.start_epoch = start_epoch;
-  info.epochs = c.epochs;
-  info.batches_per_epoch = train_loader.batches_per_epoch();
-  info.train_n = train_set.n;
-  info.val_n = has_val ? val_set.n : 0;
-  info.test_n = test_set.n;
-  info.threads = threads;
-  info.num_parameters = model->num_parameters();
-  info.out = c.out;
-  info.resumed_from = c.resume;
-  if (observer) observer->on_start(info);
+  void start_result(const Loader& loader) {
+    res_.config = c_;
+    res_.model = model_;
+    res_.best_criterion = recipe_->criterion();
+    res_.metrics_path = dir_.path("metrics.csv");
+    res_.config_path = dir_.path("config.json");
+    res_.last_path = dir_.path("last.safetensors");
+    res_.best_path = dir_.path("best.safetensors");
+    res_.checkpoint_path = dir_.path("checkpoint.safetensors");
+    res_.result_path = dir_.path("result.json");
+    RunInfo& info = res_.info;
+    info.tasks = data_.train.task_names;
+    for (const Task& t : model_->tasks()) info.metrics.push_back(t.metric());
+    info.model = model_->arch();
+    info.method = method_->name();
+    info.start_epoch = start_epoch_;
+    info.epochs = recipe_->epochs();
+    info.batches_per_epoch = loader.batches_per_epoch();
+    info.train_n = data_.train.n;
+    info.val_n = data_.val.n;
+    info.test_n = data_.test.n;
+    info.threads = num_threads();
+    info.num_parameters = model_->num_parameters();
+    info.out = c_.out;
+    info.resumed_from = c_.resume;
+    info.removed_temporaries = dir_.removed_temporaries();
+    if (obs_) obs_->on_start(info);
+  }
 
   // config.json, written with the first epoch's files.
-  nlohmann::ordered_json cfg;
-  cfg["command"] = "train";
-  cfg["dataset"] = c.dataset;
-  cfg["model"] = c.model;
-  cfg["architecture"] = arch;
-  cfg["method"] = c.method;
-  cfg["tasks"] = train_set.task_names;
-  cfg["classes"] = train_set.num_classes;
-  cfg["input_shape"] = {train_set.c, train_set.h, train_set.w};
-  cfg["num_parameters"] = info.num_parameters;
-  cfg["epochs"] = c.epochs;
-  cfg["batch"] = c.batch;
-  cfg["optimizer"] = c.optimizer;
-  cfg["lr"] = c.lr;
-  if (c.optimizer == "sgd") cfg["momentum"] = c.momentum;
-  cfg["weight_decay"] = c.weight_decay;
-  if (c.lr_step > 0)
-    cfg["lr_schedule"] = {{"type", "StepLR"},
-                          {"step", c.lr_step},
-                          {"gamma", c.lr_gamma},
-                          {"first_step", c.lr_first_step > 0 ? c.lr_first_step : c.lr_step}};
-  else
-    cfg["lr_schedule"] = {{"type", "constant"}};
-  if (c.method == "fixed") cfg["weights"] = c.weights;
-  if (is_mgda(c.method)) {
-    cfg["normalization"] = c.normalization;
-    cfg["solver"] = c.solver;
+  nlohmann::ordered_json config_json() const {
+    const MultiImageSet& t = data_.train;
+    nlohmann::ordered_json cfg;
+    cfg["command"] = "train";
+    cfg["dataset"] = c_.dataset;
+    cfg["model"] = c_.model ? *c_.model : res_.info.model;
+    cfg["architecture"] = res_.info.model;
+    cfg["method"] = c_.method;
+    cfg["tasks"] = t.task_names;
+    cfg["task_kinds"] = split(meta_.at("task_kinds"), ',');
+    cfg["classes"] = t.num_classes;
+    cfg["metrics"] = res_.info.metrics;
+    cfg["input_shape"] = {t.c, t.h, t.w};
+    cfg["input_mean"] = t.mean;
+    cfg["input_std"] = t.std;
+    cfg["num_parameters"] = res_.info.num_parameters;
+    cfg["epochs"] = recipe_->epochs();
+    cfg["batch"] = c_.batch;
+    cfg["optimizer"] = *c_.optimizer;
+    cfg["lr"] = *c_.lr;
+    if (*c_.optimizer == "sgd") cfg["momentum"] = *c_.momentum;
+    cfg["weight_decay"] = *c_.weight_decay;
+    if (c_.method == "fixed") cfg["weights"] = c_.weights;
+    if (c_.method == "mgda" || c_.method == "mgda-ub") {
+      cfg["normalization"] = *c_.normalization;
+      cfg["solver"] = *c_.solver;
+    }
+    if (c_.method == "gradnorm") cfg["gradnorm_alpha"] = *c_.gradnorm_alpha;
+    recipe_->describe(cfg);
+    cfg["seed"] = c_.seed;
+    cfg["data_seed"] = c_.data_seed;
+    cfg["threads"] = res_.info.threads;
+    cfg["val"] = *c_.val;
+    cfg["train_limit"] = c_.train_limit;
+    cfg["test_limit"] = c_.test_limit;
+    cfg["train_images"] = t.n;
+    cfg["val_images"] = data_.val.n;
+    cfg["test_images"] = data_.test.n;
+    cfg["data_dir"] = c_.data_dir;
+    cfg["fashion_dir"] = c_.fashion_dir;
+    if (c_.dataset == "cifar10-mnist") cfg["cifar_dir"] = cifar_dir_or_default(c_.cifar_dir);
+    for (const auto& kv : data_.metadata) cfg[kv.first] = kv.second;
+    nlohmann::ordered_json files = nlohmann::ordered_json::array();
+    for (const auto& f : dataset_files(c_.dataset, c_.data_dir, c_.fashion_dir))
+      files.push_back({{"path", f.path}, {"sha256", f.sha256}});
+    cfg["data_files"] = files;  // verified against these hashes when the data was loaded
+    cfg["out"] = c_.out;
+    if (!c_.resume.empty()) {
+      cfg["resumed_from"] = c_.resume;
+      cfg["start_epoch"] = start_epoch_;
+    }
+    cfg["format"] = kFormatName;
+    return cfg;
   }
-  cfg["seed"] = c.seed;
-  cfg["data_seed"] = c.data_seed;
-  cfg["threads"] = threads;
-  cfg["val"] = c.val;
-  cfg["best_selection"] = criterion;
-  cfg["train_limit"] = c.train_limit;
-  cfg["test_limit"] = c.test_limit;
-  cfg["train_images"] = train_set.n;
-  cfg["val_images"] = info.val_n;
-  cfg["test_images"] = test_set.n;
-  cfg["data_dir"] = c.data_dir;
-  cfg["fashion_dir"] = c.fashion_dir;
-  if (c.dataset == "cifar10-mnist") cfg["cifar_dir"] = cifar_dir_or_default(c.cifar_dir);
-  for (const auto& kv : sets_metadata) cfg[kv.first] = kv.second;
-  nlohmann::ordered_json files = nlohmann::ordered_json::array();
-  for (const auto& f : dataset_files(c.dataset, c.data_dir, c.fashion_dir))
-    files.push_back({{"path", f.path}, {"sha256", f.sha256}});
-  cfg["data_files"] = files;  // verified against these hashes when the data was loaded
-  cfg["out"] = c.out;
-  if (!c.resume.empty()) {
-    cfg["resumed_from"] = c.resume;
-    cfg["start_epoch"] = start_epoch;
+
+  DivergedError diverged(const std::string& what, int t, double v, int epoch, int step) const {
+    return DivergedError("non-finite " + what + " (" + nonfinite_name(v) + ") in task '" +
+                         data_.train.task_names[(size_t)t] + "' at epoch " + std::to_string(epoch) + ", step " +
+                         std::to_string(step) + " (global step " + std::to_string(global_step_) + ")" +
+                         stop_note(last_ckpt_));
   }
-  cfg["format"] = kFormatName;
 
-  std::string last_ckpt = c.resume;  // the last checkpoint a user can go back to
-  bool out_ready = false;
-  double samples_per_s_sum = 0;
-  const NamedTensors model_params = model->named_parameters();
+  // The method's gradients of one batch; a non-finite loss is named by its task.
+  StepStats gradients(const Tensor& x, const Batch& b, int epoch, int step) {
+    const int K = model_->num_tasks();
+    StepStats st;
+    try {
+      st = method_->compute_gradients(*model_, x, b.y);
+    } catch (const Error&) {
+      // Some methods refuse non-finite numbers (the min-norm solver) before they can
+      // report the losses: find the task whose loss went bad.
+      int bad = -1;
+      double v = 0;
+      try {
+        NoGrad no_grad;
+        Tensor z = model_->shared(x);
+        for (int t = 0; t < K && bad < 0; t++) {
+          v = model_->task_loss(t, model_->head(t, z, x), b.y[t]).item();
+          if (!std::isfinite(v)) bad = t;
+        }
+      } catch (const Error&) {
+      }
+      if (bad >= 0) throw diverged("loss", bad, v, epoch, step);
+      throw;
+    }
+    for (int t = 0; t < K; t++)
+      if (!std::isfinite(st.loss[t])) throw diverged("loss", t, st.loss[t], epoch, step);
+    for (int t = 0; t < K; t++)
+      if (!std::isfinite(st.weight[t])) throw diverged("task weight", t, st.weight[t], epoch, step);
+    return st;
+  }
 
-  for (int e = start_epoch; e < c.epochs; e++) {
-    const auto t0 = Clock::now();
+  // The batches of epoch e.
+  EpochRecord train_epoch(int e, Loader& loader) {
+    recipe_->begin_epoch(e, *ctx_);  // may replace the optimizer (a new phase)
+    epoch_start_ = Clock::now();
+    const int K = model_->num_tasks();
     EpochRecord rec;
     rec.epoch = e + 1;
-    rec.lr = schedule ? schedule->lr_at(e) : c.lr;
-    opt->set_lr(rec.lr);
-    model->train();
-    train_loader.start_epoch(e);
+    rec.epochs = recipe_->epochs();
+    rec.phase = recipe_->phase_at(e);
+    rec.lr = recipe_->lr_at(e);
+    opt_->set_lr(rec.lr);
+    model_->train();
+    method_->begin_epoch();
+    loader.start_epoch(e);
     std::vector<double> loss_sum(K, 0.0), weight_sum(K, 0.0);
     int64_t samples = 0;
-    int step = 0;
+    int step = 0, solver_steps = 0;
+    double iterations_sum = 0, gap_sum = 0, gap_max = 0;
     Batch b;
-    while (train_loader.next(b)) {
+    while (loader.next(b)) {
       step++;
-      global_step++;
+      global_step_++;
       Tensor x = Tensor::from({b.n, b.c, b.h, b.w}, b.x);
-      opt->zero_grad();  // the model's and the method's parameters
-      StepStats st;
-      auto diverged = [&](const std::string& what, int t, double v) {
-        return DivergedError("non-finite " + what + " (" + nonfinite_name(v) + ") in task '" + train_set.task_names[t] +
-                             "' at epoch " + std::to_string(e + 1) + ", step " + std::to_string(step) +
-                             " (global step " + std::to_string(global_step) + "); stopping \xe2\x80\x94 " +
-                             (last_ckpt.empty() ? "no checkpoint yet" : "last good checkpoint: " + last_ckpt));
-      };
-      try {
-        st = method->compute_gradients(*model, x, b.y);
-      } catch (const Error&) {
-        // Some methods refuse non-finite numbers (the min-norm solver) before
-        // they can report the losses: find the task whose loss went bad.
-        int bad = -1;
-        double v = 0;
-        try {
-          NoGrad no_grad;
-          Tensor z = model->shared(x);
-          for (int t = 0; t < K && bad < 0; t++) {
-            v = model->task_loss(t, model->head(t, z, x), b.y[t]).item();
-            if (!std::isfinite(v)) bad = t;
-          }
-        } catch (const Error&) {
-        }
-        if (bad >= 0) throw diverged("loss", bad, v);
-        throw;
-      }
-      for (int t = 0; t < K; t++)
-        if (!std::isfinite(st.loss[t])) throw diverged("loss", t, st.loss[t]);
-      for (int t = 0; t < K; t++)
-        if (!std::isfinite(st.weight[t])) throw diverged("task weight", t, st.weight[t]);
-      opt->step();
-      method->after_step();
+      opt_->zero_grad();  // the model's and the method's parameters
+      const StepStats st = gradients(x, b, e + 1, step);
+      recipe_->before_step(*ctx_);
+      opt_->step();
+      method_->after_step();
+      recipe_->after_step(*ctx_);
       for (int t = 0; t < K; t++) {
         loss_sum[t] += st.loss[t] * b.n;
         weight_sum[t] += st.weight[t];
       }
+      if (st.solver) {
+        solver_steps++;
+        iterations_sum += st.solver_iterations;
+        gap_sum += st.solver_gap;
+        gap_max = std::max(gap_max, st.solver_gap);
+      }
       samples += b.n;
-      if (observer)
-        observer->on_batch(batch_info(e + 1, c.epochs, step, train_loader.batches_per_epoch(), global_step, st,
-                                      samples, t0));
+      if (obs_) {
+        BatchInfo bi;
+        bi.epoch = e + 1;
+        bi.epochs = rec.epochs;
+        bi.batch = step;
+        bi.batches = loader.batches_per_epoch();
+        bi.global_step = global_step_;
+        bi.loss = st.loss;
+        bi.weight = st.weight;
+        bi.samples = samples;
+        bi.seconds = seconds_between(epoch_start_, Clock::now());
+        obs_->on_batch(bi);
+      }
     }
-    rec.train_s = seconds_between(t0, Clock::now());
+    rec.train_s = seconds_between(epoch_start_, Clock::now());
     rec.train_samples_per_s = rec.train_s > 0 ? samples / rec.train_s : 0.0;
-    rec.global_step = global_step;
+    rec.global_step = global_step_;
     for (int t = 0; t < K; t++) {
       rec.train_loss.push_back(loss_sum[t] / (double)samples);
       rec.weight.push_back(weight_sum[t] / (double)step);
     }
-    check_all_finite(model_params, e + 1, last_ckpt);
-    check_all_finite(method->parameters(), e + 1, last_ckpt);
-
-    if (has_val) {
-      SetScores v = evaluate(*model, val_set);
-      rec.val_acc = v.acc;
-      rec.val_loss = v.loss;
+    rec.extra = method_->epoch_metrics(data_.train.task_names);
+    if (solver_steps > 0) {  // the min-norm solver's work and certificate (MGDA methods)
+      rec.extra.emplace_back("solver_iterations", iterations_sum / solver_steps);
+      rec.extra.emplace_back("solver_gap_mean", gap_sum / solver_steps);
+      rec.extra.emplace_back("solver_gap_max", gap_max);
     }
-    SetScores ts = evaluate(*model, test_set);
-    rec.test_acc = ts.acc;
-    rec.test_loss = ts.loss;
-
-    const double score = has_val ? mean_of(rec.val_acc) : -mean_of(rec.train_loss);
-    rec.best = best_epoch == 0 || score > best_score;
-    if (rec.best) {
-      best_epoch = rec.epoch;
-      best_score = score;
-      best_test_acc = rec.test_acc;
-    }
-
-    // Files, each replaced atomically; the checkpoint last, so that it never
-    // claims an epoch whose other files are missing.
-    make_out_dir_once(out_ready, out, res.config_path, cfg.dump(2) + "\n");
-    Metadata model_meta = meta;
-    model_meta["trained_epochs"] = std::to_string(rec.epoch);
-    save_module(res.last_path, *model, model_meta);
-    if (rec.best) save_module(res.best_path, *model, model_meta);
-    rec.epoch_s = seconds_between(t0, Clock::now());
-    rows.push_back(metrics_row(rec));
-    write_metrics_csv(res.metrics_path, header, rows);
-    CheckpointExtra ex;
-    ex.step = global_step;
-    ex.epoch = rec.epoch;
-    ex.metadata = meta;
-    ex.metadata["best_criterion"] = criterion;
-    ex.metadata["best_epoch"] = std::to_string(best_epoch);
-    ex.metadata["best_score"] = exact_str(best_score);
-    ex.metadata["best_test_acc"] = exact_list(best_test_acc);
-    StFile method_state;
-    method->save_state(method_state);
-    for (const auto& kv : method_state.metadata) ex.metadata[kv.first] = kv.second;
-    ex.tensors = method_state.tensors;
-    save_checkpoint(res.checkpoint_path, *model, *opt, ex);
-    last_ckpt = res.checkpoint_path;
-
-    samples_per_s_sum += rec.train_samples_per_s;
-    res.epochs.push_back(rec);
-    if (observer) observer->on_epoch(rec);
+    return rec;
   }
 
-  res.best_epoch = best_epoch;
-  res.best_test_acc = best_test_acc;
-  res.train_samples_per_s = res.epochs.empty() ? 0.0 : samples_per_s_sum / (double)res.epochs.size();
-  res.wall_s = seconds_between(t_start, Clock::now());
-  return res;
+  // After the batches: the recipe's end of training, evaluation, selection, the files.
+  void finish_epoch(EpochRecord& rec) {
+    recipe_->end_training(rec.epoch - 1, *ctx_);
+    check_all_finite(model_->named_parameters(), rec.epoch, last_ckpt_);
+    check_all_finite(method_->parameters(), rec.epoch, last_ckpt_);
+    if (data_.val.n > 0) {
+      const SetScores v = evaluate(*model_, data_.val);
+      rec.val_metric = v.metric;
+      rec.val_loss = v.loss;
+    }
+    const SetScores ts = evaluate(*model_, data_.test);
+    rec.test_metric = ts.metric;
+    rec.test_loss = ts.loss;
+    for (auto& col : recipe_->epoch_columns(*ctx_)) rec.extra.push_back(std::move(col));
+    const Selection sel = recipe_->select(rec, *ctx_);
+    rec.improved = sel.improved;
+    rec.best = sel.best;
+    if (rec.best) {
+      best_epoch_ = rec.epoch;
+      best_test_ = rec.test_metric;
+    }
+    method_->end_epoch(EpochEnd{rec.epoch, rec.improved});
+    write_epoch_files(rec);
+    res_.epochs.push_back(rec);
+    if (obs_) obs_->on_epoch(rec);
+  }
+
+  // Each file replaced atomically; the checkpoint last, so that it never claims an
+  // epoch whose other files are missing.
+  void write_epoch_files(EpochRecord& rec) {
+    const bool phases = recipe_->has_phases();
+    ctx_->epoch_metadata = meta_;
+    ctx_->epoch_metadata["trained_epochs"] = std::to_string(rec.epoch);
+    if (phases) ctx_->epoch_metadata["phase"] = rec.phase;
+    dir_.save_model("last.safetensors", *model_, ctx_->epoch_metadata);
+    if (rec.best) dir_.save_model("best.safetensors", *model_, ctx_->epoch_metadata);
+    recipe_->epoch_files(rec, *ctx_);
+    rec.epoch_s = seconds_between(epoch_start_, Clock::now());
+    if (header_.empty()) {
+      header_ = metrics_header(rec, res_.info, phases);
+      if (!c_.resume.empty()) rows_ = RunDir::previous_rows(res_.metrics_path, header_, start_epoch_);
+    }
+    rows_.push_back(metrics_row(rec, res_.info, phases));
+    dir_.write_metrics(header_, rows_);
+    CheckpointExtra ex;
+    ex.step = global_step_;
+    ex.epoch = rec.epoch;
+    ex.metadata = meta_;
+    ex.metadata["best_criterion"] = recipe_->criterion();
+    ex.metadata["best_epoch"] = std::to_string(best_epoch_);
+    ex.metadata["best_test_acc"] = exact_list(best_test_);
+    StFile state;
+    method_->save_state(state);
+    recipe_->save_state(state);
+    for (const auto& kv : state.metadata) ex.metadata[kv.first] = kv.second;
+    ex.tensors = std::move(state.tensors);
+    dir_.save_checkpoint(*model_, *opt_, ex);
+    last_ckpt_ = res_.checkpoint_path;
+  }
+
+  // result.json: what the run returns (the recipe may reload its final model first).
+  TrainResult finish(bool finished) {
+    res_.finished = finished;
+    res_.best_epoch = best_epoch_;
+    res_.best_test_metric = best_test_;
+    double sps = 0;
+    for (const auto& r : res_.epochs) sps += r.train_samples_per_s;
+    res_.train_samples_per_s = res_.epochs.empty() ? 0.0 : sps / (double)res_.epochs.size();
+    const std::vector<std::string>& tasks = res_.info.tasks;
+    nlohmann::ordered_json& j = res_.result;
+    j["command"] = "train";
+    j["dataset"] = c_.dataset;
+    j["model"] = res_.info.model;
+    j["method"] = c_.method;
+    j["tasks"] = tasks;
+    j["metrics"] = res_.info.metrics;
+    j["epochs"] = recipe_->epochs();
+    j["start_epoch"] = start_epoch_;
+    j["finished"] = finished;
+    j["seed"] = c_.seed;
+    j["threads"] = res_.info.threads;
+    j["batch"] = c_.batch;
+    j["lr"] = *c_.lr;
+    j["train_images"] = res_.info.train_n;
+    j["val_images"] = res_.info.val_n;
+    j["test_images"] = res_.info.test_n;
+    if (!res_.epochs.empty()) {
+      const EpochRecord& last = res_.epochs.back();
+      j["test_acc"] = by_task(tasks, last.test_metric, 1e4);  // per task: accuracy, or MAE for regression
+      std::vector<double> percent;
+      for (double m : last.test_metric) percent.push_back(100 * m);
+      j["test_acc_percent"] = by_task(tasks, percent, 1e2);
+      j["test_loss"] = by_task(tasks, last.test_loss, 0);
+      if (!last.val_metric.empty()) j["val_acc"] = by_task(tasks, last.val_metric, 1e4);
+      j["train_loss"] = by_task(tasks, last.train_loss, 0);
+      j["weight"] = by_task(tasks, last.weight, 0);
+    }
+    j["best_epoch"] = best_epoch_;
+    j["best_selection"] = recipe_->criterion();
+    j["best_test_acc"] = by_task(tasks, best_test_, 1e4);
+    j["train_samples_per_s"] = std::round(res_.train_samples_per_s * 10) / 10;
+    if (finished) recipe_->finish(*ctx_, j);
+    res_.wall_s = seconds_between(t_start_, Clock::now());
+    j["wall_s"] = std::round(res_.wall_s * 1000) / 1000;
+    j["out"] = c_.out;
+    if (finished && !res_.epochs.empty()) dir_.write_text("result.json", j.dump(2) + "\n");
+    return std::move(res_);
+  }
+
+  const Clock::time_point t_start_;
+  const TrainConfig c_;  // resolved
+  TrainObserver* const obs_;
+  RunDir dir_;
+  TrainData own_;  // the data with the validation split, when train() makes it
+  const TrainData& data_;
+  std::shared_ptr<MultiTaskModel> model_;
+  std::unique_ptr<Method> method_;
+  std::unique_ptr<Optimizer> opt_;
+  std::unique_ptr<Recipe> recipe_;
+  Metadata meta_;
+  std::unique_ptr<RunContext> ctx_;
+  TrainResult res_;
+  int start_epoch_ = 0, best_epoch_ = 0;
+  int64_t global_step_ = 0;
+  std::vector<double> best_test_;
+  std::string last_ckpt_;  // the last checkpoint a user can go back to
+  std::string header_;
+  std::vector<std::string> rows_;
+  Clock::time_point epoch_start_;
+};
+
+}  // namespace
+
+TrainResult train(const ModelFactory& make_model, const TrainData& data, const TrainConfig& config,
+                  TrainObserver* observer, const MethodFactory& make_method) {
+  validate_train_config(config, /*named=*/false);
+  const TrainConfig c = resolve_train_config(config);
+  if (c.threads) set_num_threads(*c.threads);
+  return Run(data, config, observer).go(make_model, make_method);
 }
 
 }  // namespace mt

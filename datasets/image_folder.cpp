@@ -320,19 +320,36 @@ void load_image_chw(const std::string& path, int channels, int h, int w, bool ce
     throw Error("load_image: channels must be 1 or 3, got " + std::to_string(channels));
   if (h < 1 || w < 1)
     throw Error("load_image: size must be >= 1x1, got " + std::to_string(h) + "x" + std::to_string(w));
-  FILE* f = std::fopen(path.c_str(), "rb");
+  struct Closer {
+    void operator()(FILE* f) const { std::fclose(f); }
+  };
+  std::unique_ptr<FILE, Closer> f(std::fopen(path.c_str(), "rb"));
   if (!f) {
     const int e = errno;
     throw Error(path + ": cannot open image (" + std::generic_category().message(e) + ")" + where);
   }
-  int iw = 0, ih = 0, comp = 0;
-  stbi_uc* px = stbi_load_from_file(f, &iw, &ih, &comp, channels);
-  std::fclose(f);
-  if (!px) {
+  auto decode_error = [&]() {
     const char* why = stbi_failure_reason();
-    throw Error(path + ": cannot decode image (" + std::string(why ? why : "unknown reason") + ")" + where);
-  }
+    return Error(path + ": cannot decode image (" + std::string(why ? why : "unknown reason") + ")" + where);
+  };
+  // The declared size first, from the header (stbi_info restores the file
+  // position): a few bytes can declare a canvas that costs gigabytes to decode.
+  // stb_image also accepts some zero sizes (a PNM of width 0), on which
+  // stb_image_resize would abort.
+  int iw = 0, ih = 0, comp = 0;
+  auto check_size = [&](const char* what) {
+    if (iw < 1 || ih < 1 || iw > kMaxImageSide || ih > kMaxImageSide || int64_t(iw) * ih > kMaxImagePixels)
+      throw Error(path + ": image " + what + " " + std::to_string(iw) + "x" + std::to_string(ih) +
+                  " pixels, outside the limit (sides 1.." + std::to_string(kMaxImageSide) + ", at most " +
+                  std::to_string(kMaxImagePixels) + " pixels)" + where);
+  };
+  if (!stbi_info_from_file(f.get(), &iw, &ih, &comp)) throw decode_error();
+  check_size("declares");
+  stbi_uc* px = stbi_load_from_file(f.get(), &iw, &ih, &comp, channels);
+  f.reset();
+  if (!px) throw decode_error();
   std::unique_ptr<stbi_uc, void (*)(void*)> hold(px, stbi_image_free);
+  check_size("decodes to");  // the same as declared, for every format stb_image reads
   const stbi_uc* src = px;
   const int stride = iw * channels;
   int sw = iw, sh = ih;

@@ -30,6 +30,10 @@
 // default filters) when the size differs, and stored channel-major (C x H x W).
 // Decoding runs in parallel over images (OpenMP); the result does not depend on
 // the thread count, and the first failing image in file order is reported.
+// Before decoding, the size the file declares is read from its header and
+// must be within kMaxImageSide per side and kMaxImagePixels in all: a 57-byte
+// GIF can declare an 18735 x 14406 canvas, which stb_image would allocate
+// (hundreds of MB, once per decoding thread) before finding the file empty.
 //
 // Errors (mt::Error) name the file and, where there is one, the line:
 //   "list_attr_celeba.txt:7: expected 41 columns, got 40"
@@ -37,6 +41,8 @@
 //   "labels.csv:3: task 'digit' value 12 outside [0, 10)"
 //   "DIR/a.png: cannot open image (No such file or directory), listed at labels.csv:5"
 //   "DIR/b.jpg: cannot decode image (<stb_image's reason>), listed at labels.csv:6"
+//   "DIR/c.gif: image declares 18735x14406 pixels, outside the limit (sides
+//    1..16384, at most 16777216 pixels), listed at labels.csv:7"
 #pragma once
 #include <cstdint>
 #include <string>
@@ -46,6 +52,12 @@
 #include "datasets/multi_mnist.h"
 
 namespace mt {
+
+// The largest image accepted, as declared in its header: 16384 pixels per
+// side and 2^24 pixels in all (4096 x 4096; a 12-megapixel photo fits), so one
+// decode costs at most ~64 MB for RGB and ~150 MB for a GIF's canvases.
+inline constexpr int kMaxImageSide = 16384;
+inline constexpr int64_t kMaxImagePixels = int64_t(1) << 24;
 
 // Which rows of a partition file to keep (CelebA's 0 / 1 / 2).
 enum class Partition { All = -1, Train = 0, Val = 1, Test = 2 };

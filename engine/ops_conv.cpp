@@ -667,7 +667,10 @@ Tensor conv2d(const Tensor& x, const Tensor& W, const Tensor& b, Conv2dArgs a) {
           for (int64_t n = n0; n < n1; n++) copy_padded(dY + n * O * P, g.O, g.Ho, g.Wo, dyl, dybuf + (n - n0) * dybs);
         }
         if (!direct && dW && !g.cols_are_input()) col = scratch<float>(kScratchCols, K * P);
-        if (!dx_direct && dX && !g.cols_are_input()) dcol = scratch<float>(kScratchColGrad, K * P);
+        // dcol takes the dx slot, never dybuf's: when the direct path stages dy
+        // for dW but its dX goes through columns (p > kh-1), a dcol request in
+        // dybuf's slot could grow it and free dybuf before grad_weight reads it.
+        if (!dx_direct && dX && !g.cols_are_input()) dcol = scratch<float>(kScratchDx, K * P);
         float* dxp = dx_direct ? scratch<float>(kScratchDx, (int64_t)g.C * g.H * plan.ldx) : nullptr;
 
         if (dW && direct) {  // dW_c = the correlation's weight gradient over the chunk's samples

@@ -16,8 +16,9 @@ static int initial_threads() {
   if (const char* e = std::getenv("MTL_THREADS")) {
     char* end = nullptr;
     long v = std::strtol(e, &end, 10);
-    if (end != e && *end == 0 && v >= 1 && v <= 1024) return (int)v;
-    throw Error(std::string("MTL_THREADS must be a whole number >= 1, got '") + e + "'");
+    if (end != e && *end == 0 && v >= 1 && v <= kMaxThreads) return (int)v;
+    throw Error(std::string("MTL_THREADS must be a whole number in 1..") + std::to_string(kMaxThreads) + ", got '" +
+                e + "'");
   }
   return machine_cores();
 }

@@ -4,9 +4,12 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -66,6 +69,18 @@ bool checked_numel(const std::vector<int64_t>& shape, int64_t* out) {
 std::string quote(const std::string& s) { return "'" + s + "'"; }
 
 std::string range_str(uint64_t b, uint64_t e) { return "[" + std::to_string(b) + "," + std::to_string(e) + "]"; }
+
+// The data checksum: zlib's CRC-32 over byte runs, fed in file order. (An
+// empty run is skipped: zlib restarts at the initial value for a null buffer.)
+uint32_t crc_add(uint32_t crc, const void* p, size_t n) {
+  return n ? (uint32_t)crc32_z(crc, static_cast<const Bytef*>(p), n) : crc;
+}
+const uint32_t kCrcStart = 0;  // crc32(0, Z_NULL, 0)
+std::string crc_hex(uint32_t crc) {
+  char buf[9];
+  std::snprintf(buf, sizeof buf, "%08x", crc);
+  return buf;
+}
 
 // ---- reading ----------------------------------------------------------------
 
@@ -186,6 +201,7 @@ StFile load_safetensors(const std::string& path) {
 
   StFile out;
   std::vector<Entry> entries;
+  std::string checksum;  // the file's kDataChecksumKey, "" when it has none
   for (auto it = root.begin(); it != root.end(); ++it) {
     const std::string& name = it.key();
     const json& v = it.value();
@@ -196,7 +212,14 @@ StFile load_safetensors(const std::string& path) {
         if (!m.value().is_string())
           fail(path, "\"__metadata__\" value for " + quote(m.key()) + " must be a string, got " +
                          m.value().type_name());
-        out.metadata[m.key()] = m.value().get<std::string>();
+        if (m.key() == kDataChecksumKey) {
+          checksum = m.value().get<std::string>();
+          if (checksum.size() != 8 || checksum.find_first_not_of("0123456789abcdef") != std::string::npos)
+            fail(path, "metadata " + quote(kDataChecksumKey) + " is " + quote(checksum) +
+                           ", not 8 lower-case hex digits");
+        } else {
+          out.metadata[m.key()] = m.value().get<std::string>();
+        }
       }
       continue;
     }
@@ -264,6 +287,18 @@ StFile load_safetensors(const std::string& path) {
       fail(path, "tensors " + quote(prev->name) + " " + range_str(prev->begin, prev->end) + " and " +
                      quote(cur->name) + " " + range_str(cur->begin, cur->end) + " overlap");
   }
+  // Disjoint and sorted: they fill the data section when each starts where
+  // the one before ends, and the last ends with the file.
+  uint64_t filled = 0;
+  for (const Entry* cur : order) {
+    if (cur->begin != filled)
+      fail(path, "bytes " + range_str(filled, cur->begin) + " of the data section belong to no tensor (a gap before " +
+                     quote(cur->name) + ")");
+    filled = cur->end;
+  }
+  if (filled != data_size)
+    fail(path, std::to_string(data_size - filled) + " trailing bytes after the tensor data (the tensors end at byte " +
+                   std::to_string(filled) + " of a " + std::to_string(data_size) + "-byte data section)");
 
   for (Entry& en : entries) {
     StTensor& t = *en.t;
@@ -278,6 +313,18 @@ StFile load_safetensors(const std::string& path) {
       dst = t.i64.data();
     }
     if (bytes) pread_all(f.fd, dst, bytes, data_start + en.begin, path);
+  }
+
+  if (!checksum.empty()) {  // the data section is the tensors in offset order
+    uint32_t crc = kCrcStart;
+    for (const Entry* en : order) {
+      const StTensor& t = *en->t;
+      crc = t.dtype == "F32" ? crc_add(crc, t.f32.data(), t.f32.size() * sizeof(float))
+                             : crc_add(crc, t.i64.data(), t.i64.size() * sizeof(int64_t));
+    }
+    if (crc_hex(crc) != checksum)
+      fail(path, "data checksum mismatch: metadata " + quote(kDataChecksumKey) + " is " + checksum +
+                     ", the data has " + crc_hex(crc) + " (the file is corrupt)");
   }
   return out;
 }
@@ -314,11 +361,13 @@ void save_safetensors(const std::string& path, const StFile& f) {
 
   // Validate and build the header (std::map keeps tensors and keys sorted).
   json header = json::object();
-  if (!f.metadata.empty()) {
-    json m = json::object();
-    for (const auto& kv : f.metadata) m[kv.first] = kv.second;
-    header[kMetadataKey] = std::move(m);
+  json meta = json::object();
+  for (const auto& kv : f.metadata) {
+    if (kv.first == kDataChecksumKey)
+      fail(path, "metadata key " + quote(kDataChecksumKey) + " is reserved (the writer sets it)");
+    meta[kv.first] = kv.second;
   }
+  uint32_t crc = kCrcStart;  // of the data, in the order it is written
   uint64_t offset = 0;
   for (const auto& kv : f.tensors) {
     const std::string& name = kv.first;
@@ -342,7 +391,11 @@ void save_safetensors(const std::string& path, const StFile& f) {
     const uint64_t bytes = static_cast<uint64_t>(numel) * 4u * (is_f32 ? 1u : 2u);
     header[name] = json{{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
+    crc = is_f32 ? crc_add(crc, t.f32.data(), t.f32.size() * sizeof(float))
+                 : crc_add(crc, t.i64.data(), t.i64.size() * sizeof(int64_t));
   }
+  meta[kDataChecksumKey] = crc_hex(crc);
+  header[kMetadataKey] = std::move(meta);
   std::string text;
   try {
     text = header.dump();
@@ -392,6 +445,17 @@ const StTensor& st_require(const StFile& f, const std::string& name, const std::
   auto it = f.tensors.find(name);
   if (it == f.tensors.end()) fail(path, "missing tensor " + quote(name));
   return it->second;
+}
+
+void st_check_finite(const StFile& f, const std::string& path, const std::string& prefix) {
+  for (const auto& kv : f.tensors) {
+    if (kv.second.dtype != "F32" || kv.first.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::vector<float>& v = kv.second.f32;
+    for (size_t i = 0; i < v.size(); ++i)
+      if (!std::isfinite(v[i]))
+        fail(path, "tensor " + quote(kv.first) + " holds " + (std::isnan(v[i]) ? "nan" : v[i] > 0 ? "inf" : "-inf") +
+                       " at index " + std::to_string(i) + " (refusing to continue from non-finite weights)");
+  }
 }
 
 void st_check_shape(const StTensor& t, const std::vector<int64_t>& expected, const std::string& name,

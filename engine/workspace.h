@@ -17,11 +17,13 @@ namespace mt {
 
 // Slot numbers in use, one per role, so nested uses within one op never collide.
 enum ScratchSlot : int {
-  kScratchCols = 0,      // im2col columns, or the padded input of the direct conv
-  kScratchColGrad = 1,   // dL/dcolumns before col2im, or the padded dy of the direct conv
+  kScratchCols = 0,      // im2col columns, the padded input of the direct conv, a flat or Winograd input canvas
+  kScratchColGrad = 1,   // the padded dy of the direct conv, the flat path's dy canvas (conv backward);
+                         // Winograd's transformed input V
   kScratchPartials = 2,  // per-chunk partial sums, on the calling thread
   kScratchSetup = 3,     // per-call tables shared by the workers (conv taps, flipped weights), calling thread
-  kScratchDx = 4,        // the direct conv's shifted dx (conv backward), a flat correlation's output grid
+  kScratchDx = 4,        // conv backward's dx work (the direct path's shifted dx, or dL/dcolumns before col2im);
+                         // a flat correlation's output grid; Winograd's transformed outputs M (or dM)
   kScratchTiles = 5,     // Winograd: the output's (or dy's) tile phases
   kScratchTileGrad = 6,  // Winograd: a band's transformed weight gradient
   kScratchSlots = 7

@@ -79,6 +79,7 @@ Metadata load_module(const std::string& path, Module& m, const Metadata& expect)
   auto kind = f.metadata.find("kind");
   const std::string prefix = (kind != f.metadata.end() && kind->second == "checkpoint") ? "model." : "";
   check_module_st(f, m, prefix, path);
+  st_check_finite(f, path, prefix);
   copy_module_st(f, m, prefix);
   return f.metadata;
 }

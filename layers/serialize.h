@@ -4,8 +4,9 @@
 // task names), so other tools (Python's safetensors) open the file as is.
 //
 // Loading is all or nothing: the whole file is read and checked first (every
-// expected tensor present, F32, the model's shape, nothing unexpected, and
-// the caller's expected metadata), and only then copied into the module.
+// expected tensor present, F32, the model's shape, finite, nothing
+// unexpected, and the caller's expected metadata), and only then copied into
+// the module.
 // Errors name the file: "PATH: missing tensor 'trunk.fc.weight'".
 #pragma once
 #include <map>

@@ -1,6 +1,8 @@
-// The two string helpers every part of mtl/ uses (model files, the training code,
-// the experiment drivers): split on a separator and join with one.
+// The string helpers every part of mtl/ uses (model files, the training code, the
+// solvers' messages, the experiment drivers): split on a separator, join with one, and
+// a number as the stream prints it (for error messages).
 #pragma once
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -26,6 +28,13 @@ inline std::string join(const std::vector<std::string>& v, const std::string& se
   std::string s;
   for (size_t i = 0; i < v.size(); i++) s += (i ? sep : "") + v[i];
   return s;
+}
+
+// 0.1, 1e-30, 3: a number as std::ostream prints it.
+inline std::string num(double x) {
+  std::ostringstream s;
+  s << x;
+  return s.str();
 }
 
 }  // namespace mt::text

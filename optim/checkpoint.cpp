@@ -81,6 +81,7 @@ CheckpointExtra load_checkpoint(const std::string& path, Module& model, Optimize
   extra.epoch = counter(f, "epoch", path);
   check_module_st(f, model, kModel, path);
   opt.check_state(f, kOptim, path);
+  st_check_finite(f, path);  // model, optimizer state and the caller's tensors alike
   auto rng_it = f.tensors.find(kRng);
   if (rng_it == f.tensors.end()) throw Error(path + ": missing tensor '" + std::string(kRng) + "'");
   const StTensor& rng = rng_it->second;

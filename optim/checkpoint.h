@@ -11,7 +11,9 @@
 //
 // Saving writes a temporary file and renames it, so PATH is either the old
 // file or the complete new one. Loading reads and validates the whole file
-// (model, optimizer, rng, expected metadata) before modifying anything.
+// (its data checksum, model, optimizer, rng, expected metadata, and that every
+// F32 value is finite: training never continues from NaN or inf) before
+// modifying anything.
 #pragma once
 #include <cstdint>
 #include <map>

@@ -1,5 +1,6 @@
-// Running the `mtl` command from the tests as a user runs it: build/mtl (found
-// beside the test binary or under the working directory, or named by MTL_BIN)
+// Running the `mtl` command from the tests as a user runs it: build/mtl (named
+// by MTL_BIN, else found beside the test binary, else under the working
+// directory; so build/sanitize/tests runs build/sanitize/mtl)
 // is started with std::system, with stdout and stderr going to files in a
 // fresh temporary directory, and the tests check the exit code, the one-line
 // errors and the JSON summary that is the last line of stdout. Shared by
@@ -25,10 +26,10 @@ namespace fs = std::filesystem;
 inline fs::path find_binary() {
   if (const char* e = std::getenv("MTL_BIN")) return fs::absolute(e);
   std::error_code ec;
-  for (const char* p : {"build/mtl", "../build/mtl", "../../build/mtl"})
-    if (fs::is_regular_file(p, ec)) return fs::absolute(p);
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);  // build/tests: mtl is beside it
   if (!ec && fs::is_regular_file(exe.parent_path() / "mtl", ec)) return exe.parent_path() / "mtl";
+  for (const char* p : {"build/mtl", "../build/mtl", "../../build/mtl"})
+    if (fs::is_regular_file(p, ec)) return fs::absolute(p);
   return {};
 }
 
@@ -38,8 +39,13 @@ inline const fs::path& binary() {
   return p;
 }
 
-// data/ of the repository holding build/mtl.
-inline fs::path data_dir() { return binary().parent_path().parent_path() / "data"; }
+// data/ of the repository holding build/mtl (or build/sanitize/mtl, ...).
+inline fs::path data_dir() {
+  std::error_code ec;
+  for (fs::path p = binary().parent_path(); p.has_relative_path(); p = p.parent_path())
+    if (fs::is_directory(p / "data", ec)) return p / "data";
+  return binary().parent_path().parent_path() / "data";
+}
 
 inline bool have_binary_and_data() {
   std::error_code ec;

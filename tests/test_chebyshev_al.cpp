@@ -127,8 +127,10 @@ TEST_CASE("chebyshev-al method: gradients are those of sum_i dL/df_i f_i, t gets
   // published: f_0 is a number (the reference's detached state_dict()), so the weights get
   // sum_{i>=1} dL/df_i grad f_i; standard, or published with set_f0_gradient(true), adds
   // dL/df_0 grad f_0
-  for (const auto& [variant, f0_grad] : {std::pair{AlVariant::Published, false}, std::pair{AlVariant::Published, true},
-                                         std::pair{AlVariant::Standard, true}}) {
+  for (const auto& vf : {std::pair{AlVariant::Published, false}, std::pair{AlVariant::Published, true},
+                         std::pair{AlVariant::Standard, true}}) {
+    const AlVariant variant = vf.first;  // (named copies: C++17 lambdas, as in CAPTURE, cannot capture bindings)
+    const bool f0_grad = vf.second;
     CAPTURE(al_variant_name(variant));
     CAPTURE(f0_grad);
     manual_seed(3);

@@ -5,10 +5,12 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 
 #include "engine/autograd.h"
 #include "engine/error.h"
@@ -244,4 +246,77 @@ TEST_CASE("checkpoint crash safety: a failed save leaves no file and never a par
   CHECK_THROWS_WITH_AS(save_checkpoint(path, *model, opt, reserved), doctest::Contains("'optim.lr' is reserved"),
                        Error);
   CHECK(read_bytes(path) == good);
+}
+
+TEST_CASE("a corrupt checkpoint (flipped bit, trailing bytes, non-finite value) is refused; nothing changes") {
+  TmpDir dir;
+  const Data data;
+  manual_seed(5);
+  auto model = make_mlp();
+  Adam opt(model->named_parameters(), 0.01);
+  train(*model, opt, data, 2);
+  const std::string path = dir.file("ckpt.safetensors");
+  save_checkpoint(path, *model, opt, method_state());
+  const std::string good = read_bytes(path);
+
+  auto twin = make_mlp();
+  Adam twin_opt(twin->named_parameters(), 0.01);
+  const auto twin_before = snapshot(*twin);
+  const auto rng_before = global_rng().state();
+  auto refused = [&](const std::string& p, const std::string& needle) {
+    std::string msg;
+    try {
+      load_checkpoint(p, *twin, twin_opt);
+    } catch (const Error& e) {
+      msg = e.what();
+    }
+    INFO("message: " << msg);
+    CHECK(msg.rfind(p + ": ", 0) == 0);
+    CHECK(msg.find(needle) != std::string::npos);
+    CHECK(snapshot(*twin) == twin_before);
+    CHECK(twin_opt.step_count() == 0);
+    CHECK(global_rng().state() == rng_before);
+  };
+
+  // One bit flipped in the middle of the tensor data.
+  std::string flipped = good;
+  flipped[good.size() / 2 + good.size() / 4] ^= 0x10;
+  const std::string p1 = dir.file("flipped.safetensors");
+  std::ofstream(p1, std::ios::binary) << flipped;
+  refused(p1, "data checksum mismatch");
+
+  // Bytes appended after a complete checkpoint.
+  const std::string p2 = dir.file("trailing.safetensors");
+  std::ofstream(p2, std::ios::binary) << good << "junk";
+  refused(p2, "4 trailing bytes after the tensor data");
+
+  // A NaN weight, an inf in Adam's moments, a NaN in the caller's state: each
+  // written with a valid checksum (as a diverged run would write them).
+  const StFile f = load_safetensors(path);
+  struct Poison {
+    std::string tensor;
+    float value;
+    const char* shown;
+  };
+  for (const Poison& q : {Poison{"model.0.weight", std::nanf(""), "nan"},
+                          Poison{"optim.exp_avg_sq.3.bias", std::numeric_limits<float>::infinity(), "inf"},
+                          Poison{"extra.alpha_history", -std::numeric_limits<float>::infinity(), "-inf"}}) {
+    StFile g = f;
+    REQUIRE(g.tensors.count(q.tensor) == 1);
+    g.tensors.at(q.tensor).f32[1] = q.value;
+    const std::string p3 = dir.file("nonfinite.safetensors");
+    save_safetensors(p3, g);
+    refused(p3, "tensor '" + q.tensor + "' holds " + q.shown + " at index 1");
+  }
+
+  // The good file still loads, and a weights file with a NaN is refused by load_module too.
+  CHECK_NOTHROW(load_checkpoint(path, *twin, twin_opt));
+  CHECK(snapshot(*twin) == snapshot(*model));
+  StFile w;
+  module_to_st(*model, "", w);
+  w.tensors.at("3.weight").f32[0] = std::nanf("");
+  save_safetensors(dir.file("nan_weights.safetensors"), w);
+  auto third = make_mlp();
+  CHECK_THROWS_WITH_AS(load_module(dir.file("nan_weights.safetensors"), *third),
+                       doctest::Contains("tensor '3.weight' holds nan at index 0"), Error);
 }

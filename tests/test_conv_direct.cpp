@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "engine/cpu_dispatch.h"
@@ -115,6 +116,23 @@ TEST_CASE("conv2d on the MultiLeNet and MDMTN shapes equals the naive loops") {
     const Tensor y_ref = conv2d_naive(x, w, c.bias ? b : Tensor(), c.a);
     check_matches_naive(f, y_ref, g, c.bias);
   }
+}
+
+TEST_CASE("conv2d backward: the direct dW beside the column dX keeps its staged dy alive") {
+  // pad > kh-1 sends dX through columns while dW stays direct, and Wo = 5 (not
+  // a multiple of 8) makes dW read dy from a staged copy. The column gradient
+  // (K*P = 375 floats) is larger than that copy (40 floats): asked for in the
+  // copy's scratch slot, it grew the slot and freed the copy before dW read
+  // it (a heap-use-after-free that AddressSanitizer reports; without it the
+  // freed memory usually still held the data). On a fresh thread, whose
+  // scratch slots start empty, so a slot must grow.
+  const Case c{{1, 5, 3, 5}, {1, 5, 1, 3}, {1, 1}, false};
+  Rng rng(25);
+  Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -1, 1, rng), gy;
+  Result f;
+  std::thread([&] { f = run_fast(c, x, w, Tensor(), gy, rng); }).join();
+  const Conv2dGrads g = conv2d_backward_naive(x, w, gy, c.a);
+  check_matches_naive(f, conv2d_naive(x, w, Tensor(), c.a), g, false);
 }
 
 TEST_CASE("stride-1 conv2d gradients match finite differences") {

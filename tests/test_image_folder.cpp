@@ -5,6 +5,7 @@
 // files) is written by the test into a fresh temporary directory.
 #include <doctest/doctest.h>
 #include <stb/stb_image_write.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -330,6 +331,66 @@ TEST_CASE("image folder: missing, truncated and non-image files") {
     CHECK(msg.find("), listed at " + fx.dir.path + "/t.csv:4") != std::string::npos);
   }
   CHECK_ERROR(mt::load_image_chw(fx.img + "/text.bmp", 1, 8, 8, false, nullptr), "unknown image type");
+}
+
+// Peak resident memory of this process so far, in MB.
+long peak_rss_mb() {
+  struct rusage u {};
+  ::getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss / 1024;
+}
+
+// A 57-byte GIF whose screen descriptor declares w x h (one 1x1 frame follows):
+// stb_image would allocate and clear 4*w*h bytes, and more, for its canvas.
+std::string huge_gif(int w, int h) {
+  std::string g = "GIF89a";
+  g += char(w & 0xff), g += char(w >> 8), g += char(h & 0xff), g += char(h >> 8);
+  g += std::string("\x80\x00\x00", 3);                    // global colour table of 2 entries
+  g += std::string("\x00\x00\x00\xff\xff\xff", 6);     // black, white
+  g += std::string("\x2c\x00\x00\x00\x00\x01\x00\x01\x00\x00", 10);  // a 1x1 frame at (0, 0)
+  g += std::string("\x02\x02\x44\x01\x00", 5);          // its LZW data
+  g += ";";
+  g.resize(57, '\0');
+  return g;
+}
+
+TEST_CASE("image folder: degenerate and huge declared sizes are named errors, rejected before decoding") {
+  Fixture fx;
+  const std::string hdr = "file,smile\na.png,1\n";
+  // A PNM of width 0 decodes (stb_image accepts it) to a 0x5 image, on which
+  // stb_image_resize aborted the process.
+  write_text(fx.img + "/zero.pgm", "P5\n0 5\n255\n");
+  write_text(fx.img + "/flat.pgm", "P5\n7 0\n255\n");
+  CHECK_ERROR(mt::load_image_folder(fx.with_attr("z.csv", hdr + "zero.pgm,0\n")),
+              fx.img + "/zero.pgm: image declares 0x5 pixels, outside the limit (sides 1..16384, at most 16777216 "
+                       "pixels), listed at " + fx.dir.path + "/z.csv:3");
+  CHECK_ERROR(mt::load_image_chw(fx.img + "/flat.pgm", 3, 8, 8, true, nullptr), "image declares 7x0 pixels");
+
+  // Tiny files declaring huge canvases, a folder of them decoded in parallel:
+  // the first in file order is named, and no canvas is ever allocated.
+  std::string rows = hdr;
+  for (int i = 0; i < 64; ++i) {
+    const std::string name = "huge" + std::to_string(i) + ".gif";
+    write_text(fx.img + "/" + name, huge_gif(18735, 14406));
+    rows += name + ",1\n";
+  }
+  REQUIRE(std::filesystem::file_size(fx.img + "/huge0.gif") == 57);
+  const int saved = mt::num_threads();
+  mt::set_num_threads(2);
+  const long before = peak_rss_mb();
+  CHECK_ERROR(mt::load_image_folder(fx.with_attr("h.csv", rows)),
+              fx.img + "/huge0.gif: image declares 18735x14406 pixels, outside the limit");
+  mt::set_num_threads(saved);
+  // One decode of such a file would clear a 1 GB canvas (4 x 18735 x 14406 bytes).
+  CHECK(peak_rss_mb() - before < 200);
+  // Each side and the product are limits of their own.
+  write_text(fx.img + "/wide.gif", huge_gif(16385, 1));
+  write_text(fx.img + "/big.gif", huge_gif(4097, 4096));
+  write_text(fx.img + "/fits.gif", huge_gif(16384, 2));
+  CHECK_ERROR(mt::load_image_chw(fx.img + "/wide.gif", 3, 8, 8, false, nullptr), "image declares 16385x1 pixels");
+  CHECK_ERROR(mt::load_image_chw(fx.img + "/big.gif", 3, 8, 8, false, nullptr), "image declares 4097x4096 pixels");
+  std::vector<uint8_t> out(3 * 8 * 8);
+  CHECK_NOTHROW(mt::load_image_chw(fx.img + "/fits.gif", 3, 8, 8, false, out.data()));
 }
 
 TEST_CASE("image folder: same pixels at 1 and 2 threads; pixel statistics") {

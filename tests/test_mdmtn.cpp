@@ -209,7 +209,9 @@ TEST_CASE("lsuv: every layer's output std ends within the tolerance of 1") {
     auto res = lsuv_init(*m, x);
     CHECK(m->is_training());  // mode restored
     CHECK(res.size() == (arch == "mdmtn" ? 9u : 5u));
-    for (const auto& [name, s] : res) {
+    for (const auto& ns : res) {
+      const auto& name = ns.first;  // (not a binding: C++17 lambdas, as in CAPTURE, cannot capture one)
+      const auto s = ns.second;
       CAPTURE(name);
       CHECK(std::fabs(s - 1.0) <= 0.1);
     }

@@ -210,7 +210,9 @@ TEST_CASE("single-task baseline: no gradient crosses from one task's network to 
   Tensor z = f.model->shared(f.x);
   CHECK(z.shape() == Shape{16, 100});
   backward(f.model->task_loss(0, f.model->head(0, z, f.x), f.y[0]));
-  for (const auto& [name, p] : f.model->named_parameters()) {
+  for (const auto& np : f.model->named_parameters()) {
+    const std::string& name = np.first;  // (not a binding: C++17 lambdas, as in CHECK_MESSAGE, cannot capture one)
+    const Tensor& p = np.second;
     const bool task0 = name.rfind("trunk.0.", 0) == 0 || name.rfind("heads.0.", 0) == 0;
     double s = 0;
     if (p.grad().defined())

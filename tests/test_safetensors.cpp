@@ -360,7 +360,7 @@ TEST_CASE("safetensors: dtype, shape and offset errors") {
   expect_bad(dir, make_file(one("F32", "[]", "[0,0]"), 16), "span 0 bytes but shape [] of F32 needs 4 bytes");
 }
 
-TEST_CASE("safetensors: overlaps are rejected, gaps and trailing bytes are not") {
+TEST_CASE("safetensors: overlaps, gaps and trailing bytes are rejected") {
   TmpDir dir;
   auto two = [](const std::string& oa, const std::string& ob) {
     return "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":" + oa +
@@ -376,13 +376,22 @@ TEST_CASE("safetensors: overlaps are rejected, gaps and trailing bytes are not")
                        32),
              "overlap");
 
-  // Gap between tensors, trailing unused bytes, spaces after the JSON: accepted.
-  const std::string p = dir.file("gap.safetensors");
-  std::string hdr = two("[12,20]", "[0,8]") + "       ";
+  // As the reference reader: bytes that belong to no tensor, between tensors,
+  // before the first or after the last, make the file invalid.
+  expect_bad(dir, make_file(two("[12,20]", "[0,8]"), 20),
+             "bytes [8,12] of the data section belong to no tensor (a gap before 'a')");
+  expect_bad(dir, make_file(two("[4,12]", "[12,20]"), 20), "bytes [0,4] of the data section belong to no tensor");
+  expect_bad(dir, make_file(two("[8,16]", "[0,8]"), 17),
+             "1 trailing bytes after the tensor data (the tensors end at byte 16 of a 17-byte data section)");
+  expect_bad(dir, make_file("{}", 3), "3 trailing bytes");
+
+  // Tensors in any order that fill the data section, spaces after the JSON: accepted.
+  const std::string p = dir.file("order.safetensors");
+  std::string hdr = two("[8,16]", "[0,8]") + "       ";
   std::string bytes = le64(hdr.size()) + hdr;
   const float av[2] = {1.f, 2.f}, bv[2] = {-3.f, 4.f};
-  std::string data(28, '\x7f');
-  std::memcpy(&data[12], av, 8);
+  std::string data(16, '\x7f');
+  std::memcpy(&data[8], av, 8);
   std::memcpy(&data[0], bv, 8);
   write_bytes(p, bytes + data);
   const mt::StFile f = mt::load_safetensors(p);
@@ -397,6 +406,82 @@ TEST_CASE("safetensors: overlaps are rejected, gaps and trailing bytes are not")
   const mt::StFile g = mt::load_safetensors(q);
   CHECK(g.tensors.at("b").shape == std::vector<int64_t>{3, 0});
   CHECK(g.tensors.at("b").i64.empty());
+}
+
+TEST_CASE("safetensors: the data checksum catches a flipped bit; files without one load unchecked") {
+  TmpDir dir;
+  mt::StFile f;
+  f.metadata["note"] = "x";
+  f.tensors["w"] = f32_tensor({64}, std::vector<float>(64, 0.25f));
+  f.tensors["ids"] = i64_tensor({3}, {1, 2, 3});
+  const std::string p = dir.file("sum.safetensors");
+  mt::save_safetensors(p, f);
+  const std::string good = read_bytes(p);
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(good[i]);
+  const std::string header = good.substr(8, n);
+  // The key is in the file for other readers, not in the loaded metadata.
+  CHECK(header.find("\"data_crc32\":\"") != std::string::npos);
+  CHECK(mt::load_safetensors(p).metadata == f.metadata);
+
+  // One bit flipped in the middle of the data, at either end, in the I64 tensor.
+  for (size_t at : {size_t(8 + n), size_t(8 + n + 100), good.size() - 1, size_t(8 + n + 3)}) {
+    for (int bit : {0, 7}) {
+      std::string bad = good;
+      bad[at] = static_cast<char>(bad[at] ^ (1 << bit));
+      const std::string q = dir.file("flip.safetensors");
+      write_bytes(q, bad);
+      INFO("byte " << at << " bit " << bit);
+      expect_load_error(q, "data checksum mismatch: metadata 'data_crc32' is ");
+    }
+  }
+  // A malformed checksum value is named.
+  {
+    std::string bad = good;
+    const size_t k = bad.find("\"data_crc32\":\"") + 14;
+    bad[k] = 'X';
+    const std::string q = dir.file("badsum.safetensors");
+    write_bytes(q, bad);
+    expect_load_error(q, "metadata 'data_crc32' is 'X");
+    expect_load_error(q, "not 8 lower-case hex digits");
+  }
+  // Without the key (an older file, another writer) the same bytes load, flipped or not.
+  {
+    std::string hdr = header;
+    const size_t k = hdr.find("\"data_crc32\":\"");
+    hdr.replace(k, 24, std::string(24, ' '));  // "data_crc32":"xxxxxxxx", (the first key of the metadata)
+    REQUIRE(hdr.find("data_crc32") == std::string::npos);
+    const std::string data = good.substr(8 + n);
+    const std::string q = dir.file("old.safetensors");
+    write_bytes(q, le64(hdr.size()) + hdr + data);
+    CHECK(mt::load_safetensors(q).tensors.at("w").f32 == f.tensors.at("w").f32);
+    std::string flipped = data;
+    flipped[30] = static_cast<char>(flipped[30] ^ 1);  // in w (ids, 24 bytes, comes first)
+    write_bytes(q, le64(hdr.size()) + hdr + flipped);
+    CHECK(mt::load_safetensors(q).tensors.at("w").f32 != f.tensors.at("w").f32);
+  }
+  // The key belongs to the writer.
+  mt::StFile g = f;
+  g.metadata["data_crc32"] = "00000000";
+  CHECK(save_error(dir.file("r.safetensors"), g).find("metadata key 'data_crc32' is reserved") != std::string::npos);
+}
+
+TEST_CASE("safetensors: st_check_finite names the tensor, the value and its index") {
+  mt::StFile f;
+  f.tensors["model.w"] = f32_tensor({3}, {1.f, 2.f, 3.f});
+  f.tensors["ids"] = i64_tensor({1}, {-1});
+  CHECK_NOTHROW(mt::st_check_finite(f, "c.safetensors"));
+  f.tensors["model.b"] = f32_tensor({2}, {0.f, std::nanf("")});
+  CHECK_THROWS_WITH_AS(mt::st_check_finite(f, "c.safetensors"),
+                       "c.safetensors: tensor 'model.b' holds nan at index 1 (refusing to continue from non-finite "
+                       "weights)",
+                       mt::Error);
+  CHECK_NOTHROW(mt::st_check_finite(f, "c.safetensors", "optim."));  // other prefixes only
+  f.tensors["model.b"].f32[1] = -std::numeric_limits<float>::infinity();
+  CHECK_THROWS_WITH_AS(mt::st_check_finite(f, "c.safetensors", "model."),
+                       "c.safetensors: tensor 'model.b' holds -inf at index 1 (refusing to continue from non-finite "
+                       "weights)",
+                       mt::Error);
 }
 
 TEST_CASE("safetensors: save rejects invalid content and names the path") {

@@ -11,16 +11,13 @@
 #include <sstream>
 
 #include "engine/error.h"
+#include "mtl/text.h"
 
 namespace mt {
 
 namespace {
 
-std::string num(double x) {
-  std::ostringstream s;
-  s << x;
-  return s.str();
-}
+using text::num;
 
 // a_i, with an empty reference point meaning zeros
 double ref(const ChebyshevConfig& cfg, std::size_t i) { return cfg.a.empty() ? 0.0 : cfg.a[i]; }

@@ -9,16 +9,13 @@
 #include <string>
 
 #include "engine/error.h"
+#include "mtl/text.h"
 
 namespace mt {
 
 namespace {
 
-std::string num(double x) {
-  std::ostringstream s;
-  s << x;
-  return s.str();
-}
+using text::num;
 
 // splitmix64: a fixed, portable stream for the tie-breaking perturbation.
 struct SplitMix64 {

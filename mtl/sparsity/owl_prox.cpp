@@ -7,16 +7,13 @@
 #include <sstream>
 
 #include "engine/error.h"
+#include "mtl/text.h"
 
 namespace mt {
 
 namespace {
 
-std::string num(double x) {
-  std::ostringstream s;
-  s << x;
-  return s.str();
-}
+using text::num;
 
 // w must be finite, >= 0 and non-increasing (OWL requires it; otherwise Omega_w
 // is not a norm and the sorted-PAV algorithm is not its prox).

@@ -11,7 +11,10 @@
 
 CXX      ?= g++
 CXXFLAGS ?= -O3 -g
-CXXFLAGS += -std=c++17 -Wall -Wextra -fopenmp -I. -I/usr/include/x86_64-linux-gnu/openblas-openmp -MMD -MP
+# -ffp-contract=off: no multiply-add is fused unless the code says so (GCC fuses by
+# default in C++ wherever the target has FMA), so a kernel's AVX-512, AVX2 and
+# portable builds do the same IEEE operations (README, "Kernels and bits").
+CXXFLAGS += -std=c++17 -Wall -Wextra -ffp-contract=off -fopenmp -I. -I/usr/include/x86_64-linux-gnu/openblas-openmp -MMD -MP
 ifeq ($(NATIVE),1)
 CXXFLAGS += -march=native
 endif

@@ -483,6 +483,15 @@ std::string run_report_html(const std::string& run_dir, const std::string& back)
 
 // ---- a sweep ------------------------------------------------------------------------------
 
+// A front axis as sweep.json names it, with what it measures and its unit.
+std::string axis_label(const std::string& a) {
+  if (a == "f_sparsity") return "f_0: group-norm sum Σ‖w_g‖";
+  if (a.rfind("f_", 0) == 0) return a + ": test loss (cross-entropy, nats)";
+  if (a == "group density") return "group density (fraction of groups not zero)";
+  if (a.rfind("error ", 0) == 0) return a + " (fraction of test images)";
+  return a;
+}
+
 std::string sweep_report_html(const std::string& sweep_dir, const std::string& report_dir) {
   const std::string path = (fs::path(sweep_dir) / "sweep.json").string();
   const J j = read_json_file(path);
@@ -552,9 +561,13 @@ std::string sweep_report_html(const std::string& sweep_dir, const std::string& r
     b << "<p>No run finished: nothing to plot.</p>\n";
   } else {
     b << "<div class=\"fronts\">\n";
-    const auto plots = front_pairs(pts, flags, axes, ref.size() == pts[0].size() ? ref : std::vector<double>{}, hrefs,
+    auto plots = front_pairs(pts, flags, axes, ref.size() == pts[0].size() ? ref : std::vector<double>{}, hrefs,
                                    tags, tips);
-    for (const auto& p : plots) b << figure(scatter_svg(p), "");
+    for (auto& p : plots) {  // short titles, axes with their units
+      p.x_label = axis_label(p.x_label);
+      p.y_label = axis_label(p.y_label);
+      b << figure(scatter_svg(p), "");
+    }
     b << "</div>\n<p class=\"sub\">Filled: non-dominated in the full " << pts[0].size()
       << "-objective space (a point may look dominated in one pair's projection); hollow: dominated. "
          "The cross is the hypervolume's reference point. Each point links to its run's report; its "

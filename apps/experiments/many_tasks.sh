@@ -126,4 +126,35 @@ for K in Ks:
         print(f"| {K} | {name} | {lr} | {len(runs)} | {st.mean(means):.2f} +- {sd:.2f} | {worst:.2f} | {step_ms:.1f} | {dm} |")
 if stl:
     print(f"\nsingle-task networks at K = {stl_k}: mean test acc {100 * st.mean(stl.values()):.2f}% over {len(stl)} tasks")
+# Where the weight goes: per task family (the task name up to its first "_": digit, even, ge5),
+# at each run's selected epoch, mean over seeds: test accuracy and the family's share of the
+# weights (the epoch's mean weight_* columns, normalised to sum 1); for the MGDA methods the
+# solver's mean iterations per step and the largest relative duality gap of the run.
+import csv
+print("\n| K | method | family (tasks): test acc %, weight share | solver iterations per step | max solver gap |")
+print("|---|---|---|---|---|")
+for K in Ks:
+    for name in methods:
+        lr, runs = load(K, name)
+        if not runs: continue
+        fam_acc, fam_w, iters, gaps = {}, {}, [], []
+        for s in seeds:
+            d = f"{out}/K{K}-{name}-lr{lr}-s{s}"
+            if not os.path.exists(f"{d}/done.json"): continue
+            rows = list(csv.DictReader(open(f"{d}/metrics.csv")))
+            r = rows[json.load(open(f"{d}/done.json"))["best_epoch"] - 1]
+            w = {k[len("weight_"):]: float(v) for k, v in r.items() if k.startswith("weight_")}
+            total = sum(w.values())
+            for t in w:
+                f = t.split("_")[0]
+                fam_acc.setdefault(f, []).append(float(r[f"test_acc_{t}"]))
+                fam_w.setdefault(f, []).append(w[t] / total / len(runs))
+            if "solver_iterations" in r:
+                iters.append(st.mean(float(x["solver_iterations"]) for x in rows))
+                gaps.append(max(float(x["solver_gap_max"]) for x in rows))
+        fams = ", ".join(f"{f} ({len(fam_acc[f]) // len(runs)}): {100 * st.mean(fam_acc[f]):.1f}, {sum(fam_w[f]):.2f}"
+                         for f in fam_acc)
+        it = f"{st.mean(iters):.1f}" if iters else "-"
+        gp = f"{max(gaps):.1e}" if gaps else "-"
+        print(f"| {K} | {name} | {fams} | {it} | {gp} |")
 PY

@@ -172,6 +172,7 @@ TEST_CASE("cli: bad command lines fail with one line and create nothing") {
       {{"--method", "fixed", "--weights", "1,2,3"}, "--weights"},
       {{"--optimizer", "rmsprop"}, "optimizer"},
       {{"--normalization", "l3"}, "normalization"},
+      {{"--method", "mgda-ub", "--solver", "fw"}, "--solver: unknown min-norm solver 'fw' (allowed: wolfe, frank-wolfe"},
       {{"--threads", "0"}, "--threads"},
       {{"--lr-first-step", "9"}, "--lr-first-step needs --lr-step"},
       {{"--lr-step", "10", "--lr-first-step", "0"}, "--lr-first-step must be >= 1, got 0"},

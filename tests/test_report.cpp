@@ -15,6 +15,7 @@
 #include "apps/report/svg_plot.h"
 #include "engine/rng.h"
 #include "mtl/models/model.h"
+#include "mtl/text.h"
 #include "mtl/train/trainer.h"
 #include "tests/cli_util.h"
 
@@ -323,7 +324,7 @@ TEST_CASE("report: a tiny Chebyshev-AL run, then a sweep of two such runs") {
   CHECK(count_of(read_file(tmp / "sweep.html"), "<a href=\"sweep/run-1/report.html\">") == 4);
 }
 
-TEST_CASE("report: a run written before the one training loop ('selected', config 'model' only) still reads") {
+TEST_CASE("report: a run written before the one training loop ('selected', config 'model' only, no train_loss) still reads") {
   TempDir tmp("/tmp/mtl-report-");
   const fs::path run = tmp / "run";
   tiny_run("uniform", "multilenet", run);
@@ -338,7 +339,16 @@ TEST_CASE("report: a run written before the one training loop ('selected', confi
   const size_t at = csv.find(",best\n");
   REQUIRE(at != std::string::npos);
   csv.replace(at, 6, ",selected\n");
-  write_file(run / "metrics.csv", csv);
+  // and had no train_loss_<task> columns (Chebyshev-AL logged f_t only)
+  std::vector<std::string> lines = text::split(csv.substr(0, csv.size() - 1), '\n');
+  const std::vector<std::string> header = text::split(lines[0], ',');
+  for (auto& line : lines) {
+    std::vector<std::string> cells = text::split(line, ','), kept;
+    for (size_t j = 0; j < cells.size(); j++)
+      if (header[j].rfind("train_loss_", 0) != 0) kept.push_back(cells[j]);
+    line = text::join(kept, ",");
+  }
+  write_file(run / "metrics.csv", text::join(lines, "\n") + "\n");
   std::string cfg = read_file(run / "config.json");
   const size_t a = cfg.find("\"architecture\"");
   REQUIRE(a != std::string::npos);
@@ -349,6 +359,9 @@ TEST_CASE("report: a run written before the one training loop ('selected', confi
   check_self_contained(html);
   CHECK(count_of(html, "best: epoch " + std::to_string(best_epoch)) == count_of(html, "<svg class=\"plot\""));
   CHECK(html.find("(multilenet): run report</title>") != std::string::npos);
+  CHECK(html.find("id=\"plot-train-loss\"") == std::string::npos);
+  CHECK(html.find("no train_loss_&lt;task&gt; columns") != std::string::npos);
+  CHECK(html.find("id=\"plot-test-acc\"") != std::string::npos);
 }
 
 TEST_CASE("report: a damaged run is a one-line error naming the file; not a run is a usage error") {

@@ -133,6 +133,8 @@ TEST_CASE("train api: the user's model with a regression task trains, writes its
   CHECK(full.best_criterion == "val_loss");
   const nlohmann::json result = nlohmann::json::parse(read_file(tmp / "full" / "result.json"));
   CHECK(result["metrics"] == nlohmann::json::array({"acc", "mae"}));
+  // the min-norm solver for K >= 3 defaults to Wolfe's (exact, with a certificate)
+  CHECK(nlohmann::json::parse(read_file(tmp / "full" / "config.json"))["solver"] == "wolfe");
 
   // stopped after epoch 2, then resumed: the same numbers and the same best model
   TrainConfig part = toy_config((tmp / "part").string());

@@ -88,14 +88,14 @@ for K in $KS; do
 done
 
 /usr/bin/python3 - "$OUT" "$STL_K" "$BATCH" "$METHODS" $SEEDS <<'PY'
-import glob, json, os, re, statistics as st, sys
+import csv, glob, json, os, re, statistics as st, sys
 out, stl_k, batch, methods, seeds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4].split(), sys.argv[5:]
-def load(K, name):
+def load(K, name):  # the selected lr, the finished runs' results and their directories
     lrf = f"{out}/K{K}-{name}.lr"
-    if not os.path.exists(lrf): return None, []
+    if not os.path.exists(lrf): return None, [], []
     lr = open(lrf).read().strip()
-    runs = [json.load(open(p)) for s in seeds for p in [f"{out}/K{K}-{name}-lr{lr}-s{s}/done.json"] if os.path.exists(p)]
-    return lr, runs
+    dirs = [d for s in seeds for d in [f"{out}/K{K}-{name}-lr{lr}-s{s}"] if os.path.exists(f"{d}/done.json")]
+    return lr, [json.load(open(f"{d}/done.json")) for d in dirs], dirs
 Ks = sorted({int(re.match(r".*/K(\d+)-", p).group(1)) for p in glob.glob(f"{out}/K*-*.lr")})
 stl = {}
 if stl_k in Ks:
@@ -107,12 +107,35 @@ if stl_k in Ks:
             if os.path.exists(p):
                 accs.append(list(json.load(open(p))["best_test_acc"].values())[t])
         if accs: stl[t] = st.mean(accs)
+# Where the weight goes (second table): per task family (the task name up to its first "_":
+# digit, even, ge5), at each run's selected epoch, mean over seeds: test accuracy and the
+# family's share of the weights (the epoch's mean weight_* columns, normalised to sum 1); for
+# the MGDA methods the solver's mean iterations per step and the largest relative duality gap.
+def families(runs, dirs):
+    fam_acc, fam_w, iters, gaps = {}, {}, [], []
+    for run, d in zip(runs, dirs):
+        rows = list(csv.DictReader(open(f"{d}/metrics.csv")))
+        r = rows[run["best_epoch"] - 1]
+        w = {k[len("weight_"):]: float(v) for k, v in r.items() if k.startswith("weight_")}
+        total = sum(w.values())
+        for t in w:
+            f = t.split("_")[0]
+            fam_acc.setdefault(f, []).append(float(r[f"test_acc_{t}"]))
+            fam_w.setdefault(f, []).append(w[t] / total / len(runs))
+        if "solver_iterations" in r:
+            iters.append(st.mean(float(x["solver_iterations"]) for x in rows))
+            gaps.append(max(float(x["solver_gap_max"]) for x in rows))
+    fams = ", ".join(f"{f} ({len(fam_acc[f]) // len(runs)}): {100 * st.mean(fam_acc[f]):.1f}, {sum(fam_w[f]):.2f}"
+                     for f in fam_acc)
+    return f"{fams} | {st.mean(iters):.1f}" if iters else f"{fams} | -", f"{max(gaps):.1e}" if gaps else "-"
 print("| K | method | lr | seeds | mean per-task test acc % | worst task % | time per step (ms) | Delta_m % |")
 print("|---|---|---|---|---|---|---|---|")
+second = ["| K | method | family (tasks): test acc %, weight share | solver iterations per step | max solver gap |",
+          "|---|---|---|---|---|"]
 # time per step: batch / the run's training samples per second (wall time, so a busy machine shows)
 for K in Ks:
     for name in methods:
-        lr, runs = load(K, name)
+        lr, runs, dirs = load(K, name)
         if not runs: continue
         accs = [list(r["best_test_acc"].values()) for r in runs]
         means = [100 * st.mean(a) for a in accs]
@@ -124,6 +147,9 @@ for K in Ks:
             dm = f"{st.mean(per_seed):+.2f}"
         sd = st.stdev(means) if len(means) > 1 else 0.0
         print(f"| {K} | {name} | {lr} | {len(runs)} | {st.mean(means):.2f} +- {sd:.2f} | {worst:.2f} | {step_ms:.1f} | {dm} |")
+        fams_iters, gap = families(runs, dirs)
+        second.append(f"| {K} | {name} | {fams_iters} | {gap} |")
 if stl:
     print(f"\nsingle-task networks at K = {stl_k}: mean test acc {100 * st.mean(stl.values()):.2f}% over {len(stl)} tasks")
+print("\n" + "\n".join(second))
 PY

@@ -136,12 +136,11 @@ RunData load_run(const std::string& dir) {
                                t < r.config["metrics"].size()
                            ? json_text(r.config["metrics"][t])
                            : (r.m.has("test_mae_" + name) ? "mae" : "acc");
-    for (const std::string& col : {"train_loss_" + name, "test_" + kind + "_" + name})
-      if (!r.m.has(col))
-        throw Error(r.m.path + ": no column '" + col + "' for task '" + name + "' of " + cfg_path);
+    const std::string col = "test_" + kind + "_" + name;
+    if (!r.m.has(col)) throw Error(r.m.path + ": no column '" + col + "' for task '" + name + "' of " + cfg_path);
     r.metric.push_back(kind);
   }
-  if (r.tasks.empty()) throw Error(r.m.path + ": no train_loss_<task> columns");
+  if (r.tasks.empty()) throw Error(r.m.path + ": no train_loss_<task> columns and no tasks in " + cfg_path);
   r.x = r.m.numbers("epoch");
   r.has_val = r.m.has("val_" + r.metric[0] + "_" + r.tasks[0]);
   // "best": the epoch best.safetensors holds (the last 1); runs written before the one
@@ -301,10 +300,13 @@ std::string run_report_html(const std::string& run_dir, const std::string& back)
 
   // losses and scores
   b << "<h2>Losses and scores</h2>\n<div class=\"grid\">\n";
-  {
+  if (r.m.has("train_loss_" + r.tasks[0])) {
     LinePlot p = plot_for(r, "plot-train-loss", "Training loss per task", loss_unit(r));
     for (int t = 0; t < K; t++) p.series.push_back(task_series(r, t, "train_loss_" + r.tasks[t], r.tasks[t]));
     b << figure(line_plot_svg(p), "Mean over the epoch's batches (in training mode)." + marks);
+  } else {  // Chebyshev-AL runs written before the one training loop (issue 11): f_t only
+    b << "<p>This metrics.csv has no train_loss_&lt;task&gt; columns (a run written before the one training "
+         "loop); the training loss per task is f_t in the Chebyshev-AL section.</p>\n";
   }
   for (const std::string kind : {"acc", "mae"}) {
     if (std::find(r.metric.begin(), r.metric.end(), kind) == r.metric.end()) continue;
@@ -393,16 +395,19 @@ std::string run_report_html(const std::string& run_dir, const std::string& back)
     if (solver) {
       LinePlot p = plot_for(r, "plot-solver-iterations", "Min-norm solver iterations", "iterations per step (epoch mean)");
       p.series.push_back(column_series(r, "solver_iterations", "iterations", "#000000"));
-      b << figure(line_plot_svg(p), "Frank-Wolfe (or projected-gradient) iterations of the min-norm solve per step." +
-                                        marks);
+      const std::string algo = cfg_string(r.config, "solver");
+      b << figure(line_plot_svg(p), "Iterations of each step's min-norm solve" +
+                                        (algo.empty() ? std::string() : " (" + esc(algo) + ")") +
+                                        "; 0: the closed form (two tasks)." + marks);
       LinePlot g = plot_for(r, "plot-solver-gap", "Min-norm solver optimality gap",
-                            "duality gap (squared gradient norm units)");
+                            "duality gap (relative to αᵀMα)");
       g.series.push_back(column_series(r, "solver_gap_mean", "mean over the steps", "#000000"));
       g.series.push_back(column_series(r, "solver_gap_max", "max over the steps", "#777777", "6,3"));
       g.log_y = all_positive(r.m.numbers("solver_gap_mean")) && all_positive(r.m.numbers("solver_gap_max"));
       b << figure(line_plot_svg(g),
-                  "The certificate αᵀMα − min_i (Mα)_i ≥ 0 of "
-                  "each step's solve (0 at the optimum)" +
+                  "The certificate (αᵀMα − min_i (Mα)_i) / αᵀMα ≥ 0 of each step's solve, 0 at the "
+                  "optimum (runs written before the min-norm solver work of issue 13 hold it unscaled, "
+                  "in squared gradient norm units)" +
                       std::string(g.log_y ? "; log axis." : ".") + marks);
     }
     b << "</div>\n";
@@ -478,6 +483,15 @@ std::string run_report_html(const std::string& run_dir, const std::string& back)
 
 // ---- a sweep ------------------------------------------------------------------------------
 
+// A front axis as sweep.json names it, with what it measures and its unit.
+std::string axis_label(const std::string& a) {
+  if (a == "f_sparsity") return "f_0: group-norm sum Σ‖w_g‖";
+  if (a.rfind("f_", 0) == 0) return a + ": test loss (cross-entropy, nats)";
+  if (a == "group density") return "group density (fraction of groups not zero)";
+  if (a.rfind("error ", 0) == 0) return a + " (fraction of test images)";
+  return a;
+}
+
 std::string sweep_report_html(const std::string& sweep_dir, const std::string& report_dir) {
   const std::string path = (fs::path(sweep_dir) / "sweep.json").string();
   const J j = read_json_file(path);
@@ -547,9 +561,13 @@ std::string sweep_report_html(const std::string& sweep_dir, const std::string& r
     b << "<p>No run finished: nothing to plot.</p>\n";
   } else {
     b << "<div class=\"fronts\">\n";
-    const auto plots = front_pairs(pts, flags, axes, ref.size() == pts[0].size() ? ref : std::vector<double>{}, hrefs,
+    auto plots = front_pairs(pts, flags, axes, ref.size() == pts[0].size() ? ref : std::vector<double>{}, hrefs,
                                    tags, tips);
-    for (const auto& p : plots) b << figure(scatter_svg(p), "");
+    for (auto& p : plots) {  // short titles, axes with their units
+      p.x_label = axis_label(p.x_label);
+      p.y_label = axis_label(p.y_label);
+      b << figure(scatter_svg(p), "");
+    }
     b << "</div>\n<p class=\"sub\">Filled: non-dominated in the full " << pts[0].size()
       << "-objective space (a point may look dominated in one pair's projection); hollow: dominated. "
          "The cross is the hypervolume's reference point. Each point links to its run's report; its "

@@ -95,10 +95,28 @@ std::vector<double> best_pair_start(const Mat& M) {
   return alpha;
 }
 
-// The paper's Algorithm 2 (Frank-Wolfe). Each step moves alpha towards the
-// vertex e_t_hat with t_hat = argmin_r (M alpha)_r, the task whose gradient
-// has the most negative inner product with the current combination, and the
-// step size gamma is the exact 2-vector min-norm between sum_t alpha_t g_t and g_t_hat.
+// The paper's Algorithm 2, procedure FRANKWOLFESOLVER (lines 6-15). Each step
+// moves alpha towards the vertex e_t_hat with t_hat = argmin_r (M alpha)_r, the
+// task whose gradient has the most negative inner product with the current
+// combination, and the step size gamma is the exact 2-vector min-norm between
+// sum_t alpha_t g_t and g_t_hat. Line by line:
+//   line 7  alpha = (1/T, ..., 1/T)          DEPARTS: min_norm() starts from
+//           best_pair_start() instead, the best edge of the simplex solved in
+//           closed form, as the reference code (min_norm_solvers.py) does;
+//   line 8  M_ij = <g_i, g_j>                 the caller's Gram matrix (at Z for
+//           MGDA-UB: the paper's Section 3.3 puts dL/dZ where line 8 has
+//           dL/dtheta_sh), symmetrised and scaled to max |M_ij| = 1 by min_norm();
+//   line 10 t_hat = argmin_r sum_t alpha_t M_rt    below, from Malpha;
+//   line 11 gamma = Algorithm 1 on the pair (sum_t alpha_t g_t, g_t_hat): weight_on_first
+//           (here gamma weighs the current point, so line 12 reads with 1 - gamma);
+//   line 12 alpha = (1 - gamma_paper) alpha + gamma_paper e_t_hat;
+//   line 13 "until gamma ~ 0 or the iteration limit": the reference code's test
+//           is the L1 change of alpha < 1e-5, with a cap of 250 iterations that
+//           its loop never increments; here the same change test against
+//           opt.tol and a cap that counts (opt.max_iter). Neither is an
+//           optimality test: min_norm() reports the duality gap of whatever alpha
+//           this returns, and the default for K >= 3 is wolfe() below, which
+//           stops on that gap.
 void frank_wolfe(const Mat& M, const MinNormOptions& opt, std::vector<double>& alpha, int& iters,
                  bool& converged) {
   while (iters < opt.max_iter) {

@@ -5,11 +5,11 @@
 #include <string>
 
 #include "apps/cli.h"
+#include "apps/commands.h"
 #include "mtl/export/export.h"
 #include "mtl/export/verify.h"
 
-using namespace mt;
-using namespace mt::cli;
+namespace mt::cli {
 
 namespace {
 
@@ -174,3 +174,5 @@ int cmd_export(int argc, char** argv) {
   if (a.json) std::printf("%s\n", j.dump().c_str());
   return 0;
 }
+
+}  // namespace mt::cli

@@ -42,5 +42,6 @@ int cmd_sweep(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_scale(int argc, char** argv);
 int cmd_report(int argc, char** argv);
+int cmd_export(int argc, char** argv);
 
 }  // namespace mt::cli

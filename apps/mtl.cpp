@@ -16,8 +16,6 @@
 using namespace mt;
 using namespace mt::cli;
 
-int cmd_export(int argc, char** argv);  // apps/cmd_export.cpp
-
 namespace {
 
 struct Command {

@@ -15,6 +15,12 @@ ifeq ($(NATIVE),1)
 CXXFLAGS += -march=native
 endif
 LDLIBS   := -lopenblas -lz -lcrypto -lstb -fopenmp -lpthread
+# Open MPI (data-parallel training under mpirun, mtl/dist/comm.cpp alone includes
+# mpi.h); without it the build still works and `mtl train` runs on one process only.
+MPI_CFLAGS := $(shell pkg-config --cflags ompi 2>/dev/null)
+ifneq ($(MPI_CFLAGS),)
+LDLIBS   += $(shell pkg-config --libs ompi)
+endif
 
 # g++ builds into build/; another compiler into a folder of its own (build/clang++/).
 BUILD    ?= build$(if $(filter g++,$(notdir $(CXX))),,/$(notdir $(CXX)))
@@ -35,7 +41,7 @@ EXAMPLE_OBJ := $(EXAMPLES:%=$(BUILD)/obj/apps/%.o)
 # clang, its OpenMP and its sanitizer/libFuzzer runtimes: test-sanitize, fuzz, CXX=clang++.
 PACKAGES := g++ make libopenblas-openmp-dev doctest-dev nlohmann-json3-dev libcxxopts-dev \
             libstb-dev zlib1g-dev libssl-dev dataset-fashion-mnist \
-            clang libomp-dev libclang-rt-dev
+            clang libomp-dev libclang-rt-dev libopenmpi-dev openmpi-bin
 
 .PHONY: all lib setup test run data bench clean test-sanitize fuzz fuzz-build
 all: $(BUILD)/mtl $(EXAMPLES:%=$(BUILD)/%)
@@ -57,6 +63,8 @@ $(BUILD)/%: $(BUILD)/obj/apps/%.o $(BUILD)/libmt.a
 
 $(BUILD)/tests: $(TEST_OBJ) $(BUILD)/libmt_experiments.a $(BUILD)/libmt.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/obj/mtl/dist/comm.o: CXXFLAGS += $(if $(MPI_CFLAGS),-DMT_HAVE_MPI -DOMPI_SKIP_MPICXX $(MPI_CFLAGS))
 
 $(BUILD)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)

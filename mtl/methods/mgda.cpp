@@ -16,6 +16,7 @@
 #include "engine/autograd.h"
 #include "engine/error.h"
 #include "engine/ops.h"
+#include "mtl/dist/step_share.h"
 #include "mtl/methods/method.h"
 
 namespace mt {
@@ -25,12 +26,15 @@ namespace {
 // alpha from the per-task gradients (each n floats), with the chosen
 // normalisation of g_t applied to the Gram matrix M before the solver.
 // Also records the wall time of the Gram matrix and of the solver in st.
-MinNormResult solve_alpha(const std::vector<const float*>& g, size_t n, const std::vector<double>& losses,
-                          const MethodOptions& opt, StepStats& st) {
+// per_sample: g_t are gradients w.r.t. Z (MGDA-UB), per sample, so under data
+// parallelism the global batch's Gram matrix is the sum of the ranks' (mtl/dist/step_share.h).
+MinNormResult solve_alpha(const std::vector<const float*>& g, size_t n, std::vector<double> losses,
+                          const MethodOptions& opt, StepStats& st, bool per_sample = false) {
   using Clock = std::chrono::steady_clock;
   const int K = (int)g.size();
   const auto t0 = Clock::now();
   std::vector<double> M = gram_matrix(g, n);
+  if (per_sample) dist::global_gram(M, losses);  // no-op without mpirun
   const auto t1 = Clock::now();
   st.gram_seconds = std::chrono::duration<double>(t1 - t0).count();
   std::vector<double> norms(K);
@@ -89,7 +93,7 @@ class MgdaUB : public Method {
     }
     std::vector<const float*> gp;
     for (auto& gt : g) gp.push_back(gt.data());
-    MinNormResult r = solve_alpha(gp, (size_t)z.numel(), st.loss, opt_, st);
+    MinNormResult r = solve_alpha(gp, (size_t)z.numel(), st.loss, opt_, st, /*per_sample=*/true);
     // Head t trains on alpha_t L_t; the trunk on sum_t alpha_t L_t, whose
     // gradient at Z is sum_t alpha_t g_t.
     Tensor upstream = Tensor::zeros(z.shape());

@@ -6,6 +6,7 @@
 #   make test-sanitize  the library and the whole suite with AddressSanitizer + UBSan
 #   make fuzz    libFuzzer on every parser of untrusted files (FUZZ_SECONDS=N each)
 #   make CXX=clang++ test   the same build and suite with clang (into build/clang++/)
+#   make embedded-test  an exported int8 MultiLeNet on a Cortex-M4 (QEMU) against the host build
 #   NATIVE=1     add -march=native (the default binary runs on any x86-64)
 
 CXX      ?= g++
@@ -34,16 +35,21 @@ TEST_SRC := $(wildcard tests/*.cpp) tests/fuzz/targets.cpp
 TEST_OBJ := $(TEST_SRC:%.cpp=$(BUILD)/obj/%.o)
 # the README's examples, each its own program: apps/example.cpp, apps/own_model.cpp
 EXAMPLES := example own_model
-APP_OBJ  := $(patsubst %.cpp,$(BUILD)/obj/%.o,$(filter-out $(EXAMPLES:%=apps/%.cpp),$(wildcard apps/*.cpp)))
+# programs of their own, not part of `mtl`: the examples and the solver table's main
+APP_OBJ  := $(patsubst %.cpp,$(BUILD)/obj/%.o,$(filter-out $(EXAMPLES:%=apps/%.cpp) apps/solver_table_main.cpp,$(wildcard apps/*.cpp)))
 EXAMPLE_OBJ := $(EXAMPLES:%=$(BUILD)/obj/apps/%.o)
 
 # Debian packages the build, the tests and the data need (installed by `make setup`).
 # clang, its OpenMP and its sanitizer/libFuzzer runtimes: test-sanitize, fuzz, CXX=clang++.
+# The C export (mtl export) is checked with gcc and clang, and on a Cortex-M4 under QEMU with
+# Debian's arm-none-eabi toolchain and picolibc.
 PACKAGES := g++ make libopenblas-openmp-dev doctest-dev nlohmann-json3-dev libcxxopts-dev \
             libstb-dev zlib1g-dev libssl-dev dataset-fashion-mnist \
-            clang libomp-dev libclang-rt-dev libopenmpi-dev openmpi-bin
+            clang libomp-dev libclang-rt-dev \
+            gcc-arm-none-eabi picolibc-arm-none-eabi qemu-system-arm \
+            libopenmpi-dev openmpi-bin
 
-.PHONY: all lib setup test run data bench clean test-sanitize fuzz fuzz-build
+.PHONY: all lib setup test run data bench embedded-test clean test-sanitize fuzz fuzz-build
 all: $(BUILD)/mtl $(EXAMPLES:%=$(BUILD)/%)
 lib: $(BUILD)/libmt.a
 
@@ -59,6 +65,10 @@ $(BUILD)/mtl: $(APP_OBJ) $(BUILD)/libmt_experiments.a $(BUILD)/libmt.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/%: $(BUILD)/obj/apps/%.o $(BUILD)/libmt.a
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
+
+# the min-norm solver table (apps/experiments/solver_table.cpp), a benchmark
+$(BUILD)/solver-table: $(BUILD)/obj/apps/solver_table_main.o $(BUILD)/libmt_experiments.a $(BUILD)/libmt.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests: $(TEST_OBJ) $(BUILD)/libmt_experiments.a $(BUILD)/libmt.a
@@ -135,7 +145,27 @@ fuzz-build: $(FUZZ_TARGETS:%=$(BUILD)/fuzz-%)
 $(BUILD)/fuzz-%: tests/fuzz/entry.cpp $(BUILD)/obj/tests/fuzz/targets.o $(BUILD)/libmt.a
 	$(CXX) $(CXXFLAGS) -fsanitize=fuzzer -DMT_FUZZ_TARGET=$* -o $@ $^ $(LDLIBS)
 
+# An exported MultiLeNet (int8, then fp32) with 100 MultiMNIST test images compiled in, run on a
+# Cortex-M4 under QEMU (mps2-an386, semihosting) and on the host: tests/embedded_check.sh compares
+# the outputs bit for bit (int8 must be identical) and prints sizes, stack and instructions per
+# inference. WEIGHTS=FILE exports that model; by default a one-epoch MGDA-UB MultiLeNet is trained
+# into build/embedded/model first.
+WEIGHTS ?=
+embedded-test: setup
+	$(MAKE) -j$(JOBS) $(BUILD)/mtl
+	@datasets/fetch_data.sh data
+	@set -e; w="$(WEIGHTS)"; \
+	if [ -z "$$w" ]; then w=$(BUILD)/embedded/model/best.safetensors; \
+	  [ -f "$$w" ] || $(BUILD)/mtl train --dataset multimnist --method mgda-ub --epochs 1 --threads 1 --quiet \
+	    --out $(BUILD)/embedded/model --force; fi; \
+	for p in int8 fp32; do \
+	  flags=""; allow="--allow-differences"; [ $$p = int8 ] && flags="--int8" && allow=""; \
+	  echo "== $$w, $$p"; \
+	  $(BUILD)/mtl export --weights "$$w" --out $(BUILD)/embedded/$$p --name model $$flags --test-images 100; \
+	  tests/embedded_check.sh $(BUILD)/embedded/$$p model $$allow; \
+	done
+
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(EXP_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(EXAMPLE_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(EXP_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(EXAMPLE_OBJ:.o=.d) $(BUILD)/obj/apps/solver_table_main.d

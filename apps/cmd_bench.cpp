@@ -53,7 +53,7 @@ std::vector<Flag<ScaleArgs>> scale_flags() {
       field<S>("batch", "N", g, "", [](S& s) -> auto& { return s.c.batch; }),
       field<S>("steps", "N", g, "timed steps per (K, method)", [](S& s) -> auto& { return s.c.steps; }),
       field<S>("warmup", "N", g, "untimed steps first", [](S& s) -> auto& { return s.c.warmup; }),
-      field<S>("solver", "NAME", g, "frank-wolfe | projected-gradient", [](S& s) -> auto& { return s.c.solver; }),
+      field<S>("solver", "NAME", g, "wolfe | frank-wolfe | projected-gradient  [wolfe]", [](S& s) -> auto& { return s.c.solver; }),
       field<S>("seed", "N", g, "", [](S& s) -> auto& { return s.c.seed; }),
       field<S>("data-dir", "DIR", g, "MNIST is read from DIR/mnist", [](S& s) -> auto& { return s.c.data_dir; }),
       field<S>("threads", "N", g, "[MTL_THREADS, else all cores]", [](S& s) -> auto& { return s.c.threads; }),

@@ -81,7 +81,7 @@ const std::vector<Flag<TrainArgs>>& train_flags() {
         "mgda, mgda-ub: none | l2 | loss | loss+, scaling of each task\n"
         "gradient before the min-norm solver  [none, as in the paper]",
         [](A& a) -> auto& { return a.c.normalization; }),
-      f("solver", "NAME", kModel, "mgda, mgda-ub with 3+ tasks: frank-wolfe | projected-gradient  [frank-wolfe]",
+      f("solver", "NAME", kModel, "mgda, mgda-ub with 3+ tasks: wolfe | frank-wolfe | projected-gradient  [wolfe]",
         [](A& a) -> auto& { return a.c.solver; }),
       f("gradnorm-alpha", "X", kModel, "gradnorm: the asymmetry alpha  [1.5]",
         [](A& a) -> auto& { return a.c.gradnorm_alpha; }),

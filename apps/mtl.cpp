@@ -18,6 +18,8 @@
 using namespace mt;
 using namespace mt::cli;
 
+int cmd_export(int argc, char** argv);  // apps/cmd_export.cpp
+
 namespace {
 
 struct Command {
@@ -33,6 +35,7 @@ const Command kCommands[] = {
     {"sweep", cmd_sweep, "chebyshev-al runs over preference vectors, Pareto front, hypervolume"},
     {"bench", cmd_bench, "measure training/inference speed and memory (one JSON object)"},
     {"scale", cmd_scale, "step cost of uniform, MGDA-UB and MGDA as the number of tasks grows"},
+    {"export", cmd_export, "write a trained model as dependency-free C (fp32 or int8), pruned groups removed"},
 };
 
 void usage(FILE* f) {

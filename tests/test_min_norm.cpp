@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/experiments/min_norm_cases.h"
 #include "engine/error.h"
 #include "mtl/solvers/min_norm.h"
 
@@ -326,4 +327,122 @@ TEST_CASE("bad inputs throw mt::Error naming the problem") {
   bad = MinNormOptions{};
   bad.tol = nan;
   CHECK_THROWS_AS(min_norm({1, 0, 0, 0, 1, 0, 0, 0, 1}, 3, bad), mt::Error);
+}
+
+TEST_CASE("solver names: the list, the parser and a bad name") {
+  CHECK(min_norm_algo_names() == std::vector<std::string>{"wolfe", "frank-wolfe", "projected-gradient"});
+  for (const std::string& n : min_norm_algo_names()) CHECK(min_norm_algo_name(parse_min_norm_algo(n)) == n);
+  CHECK(parse_min_norm_algo("wolfe") == MinNormAlgo::Wolfe);
+  CHECK(MinNormOptions{}.algo == MinNormAlgo::Wolfe);  // the default for K >= 3
+  CHECK_THROWS_WITH_AS(parse_min_norm_algo("fw"),
+                       "unknown min-norm solver 'fw' (allowed: wolfe, frank-wolfe, projected-gradient)",
+                       mt::Error);
+  MinNormOptions bad;
+  bad.gap_tol = -1.0;
+  CHECK_THROWS_WITH_AS(min_norm({1, 0, 0, 0, 1, 0, 0, 0, 1}, 3, bad),
+                       "min_norm: gap_tol must be finite and >= 0, got -1", mt::Error);
+}
+
+// Wolfe's algorithm on the hard families (random, rank-deficient, nearly
+// collinear, one dominating gradient, conflicting, badly scaled), K = 3..40,
+// against the long-double reference of apps/experiments/min_norm_cases.h,
+// which never calls min_norm: exact enumeration of the supports for K <= 10,
+// pairwise Frank-Wolfe and the certified lower bound 2 min_t (M b)_t - f(b) above.
+// The bound: f(alpha) - f* <= 1e-6 f* + 1e-13 max_t M_tt. The absolute term is
+// for a zero optimum (0 in the hull: "conflicting" with eps = 0, most
+// "rank-deficient" and K > n "random" cases), where no relative bound exists;
+// it is 500x the rounding error of forming M alpha in double at K = 40
+// (4 K eps max_t M_tt).
+TEST_CASE("wolfe: relative gap <= 1e-6 against the long-double optimum on the hard families") {
+  int n_cases = 0, n_exact = 0, fw_misses = 0;
+  long double worst = 0;
+  for (int K : {3, 4, 5, 6, 8, 10, 15, 20, 30, 40}) {
+    for (const MinNormCase& c : hard_min_norm_cases(K, 6, 13)) {
+      CAPTURE(c.family);
+      CAPTURE(K);
+      const MinNormResult r = min_norm(c.M, K);
+      check_on_simplex(r.alpha, size_t(K));
+      CHECK(r.converged);
+      CHECK(r.iterations < MinNormOptions{}.max_iter);
+      const MinNormReference ref = min_norm_reference(c.M, K);
+      const long double f = objective_ld(c.M, r.alpha);
+      // f* lies in [lower, upper]; the solver's own alpha certifies a lower bound too
+      const long double lower = std::max(ref.lower, lower_bound_ld(c.M, r.alpha));
+      const long double f_star = ref.exact ? ref.upper : lower;
+      const long double floor = 1e-13L * max_diag(c.M, K);
+      CAPTURE(double(f));
+      CAPTURE(double(ref.upper));
+      CAPTURE(double(lower));
+      CHECK(f - f_star <= 1e-6L * f_star + floor);
+      CHECK(f <= ref.upper * (1.0L + 1e-6L) + floor);  // never worse than the reference's alpha
+      CHECK(std::abs(r.norm_sq - double(f)) <= 1e-9 * double(f) + 1e-13 * max_diag(c.M, K));
+      if (f_star > 1e4L * floor) worst = std::max(worst, (f - f_star) / f_star);
+      // the same bound catches the paper's Frank-Wolfe (250 iterations) on these cases
+      MinNormOptions fw;
+      fw.algo = MinNormAlgo::FrankWolfe;
+      fw_misses += objective_ld(c.M, min_norm(c.M, K, fw).alpha) - f_star > 1e-6L * f_star + floor;
+      ++n_cases;
+      n_exact += ref.exact;
+    }
+  }
+  CHECK(n_cases == 360);
+  CHECK(n_exact == 216);
+  CHECK(fw_misses > 50);
+  MESSAGE("frank-wolfe misses the bound on " << fw_misses << " of them");
+  MESSAGE("wolfe on " << n_cases << " hard cases: worst relative gap " << double(worst));
+}
+
+TEST_CASE("the gap is reported for every algorithm and certifies the objective") {
+  for (int K : {5, 20}) {
+    for (const MinNormCase& c : hard_min_norm_cases(K, 2, 7)) {
+      for (MinNormAlgo algo : {MinNormAlgo::Wolfe, MinNormAlgo::FrankWolfe, MinNormAlgo::ProjectedGradient}) {
+        CAPTURE(c.family);
+        CAPTURE(K);
+        CAPTURE(min_norm_algo_name(algo));
+        MinNormOptions opt;
+        opt.algo = algo;
+        const MinNormResult r = min_norm(c.M, K, opt);
+        CHECK(r.gap >= 0.0);
+        // f(alpha) - f* <= 2 gap f(alpha), checked against the reference's upper bound on f*
+        const long double f = objective_ld(c.M, r.alpha);
+        const MinNormReference ref = min_norm_reference(c.M, K);
+        if (std::isfinite(r.gap)) CHECK(f - ref.upper <= 2.0L * r.gap * f + 1e-13L * max_diag(c.M, K));
+      }
+    }
+  }
+}
+
+TEST_CASE("wolfe: closed-form cases") {
+  SUBCASE("orthonormal gradients: alpha = 1/K, f = 1/K, in K iterations at most") {
+    for (int K : {3, 7, 40}) {
+      std::vector<double> M(size_t(K) * K, 0.0);
+      for (int t = 0; t < K; ++t) M[size_t(t) * K + t] = 1.0;
+      const MinNormResult r = min_norm(M, K);
+      for (double a : r.alpha) CHECK(a == doctest::Approx(1.0 / K).epsilon(1e-12));
+      CHECK(r.norm_sq == doctest::Approx(1.0 / K).epsilon(1e-12));
+      CHECK(r.gap == 0.0);
+      CHECK(r.iterations <= K);
+    }
+  }
+  SUBCASE("g3 = -(g1 + g2) / 2 puts 0 in the hull: f = 0, alpha = (1/4, 1/4, 1/2)") {
+    // g1 = (1, 0), g2 = (0, 1), g3 = (-1/2, -1/2): 0 = 1/4 g1 + 1/4 g2 + 1/2 g3
+    const auto M = gram_of({{1.f, 0.f}, {0.f, 1.f}, {-0.5f, -0.5f}});
+    const MinNormResult r = min_norm(M, 3);
+    CHECK(r.alpha[0] == doctest::Approx(0.25).epsilon(1e-12));
+    CHECK(r.alpha[1] == doctest::Approx(0.25).epsilon(1e-12));
+    CHECK(r.alpha[2] == doctest::Approx(0.5).epsilon(1e-12));
+    CHECK(r.norm_sq <= 1e-28);
+    CHECK(r.gap == 0.0);
+    CHECK(r.converged);
+  }
+  SUBCASE("one gradient 1000x the others, all orthogonal: alpha_t = (1/|g_t|^2) / sum_s 1/|g_s|^2") {
+    // g1 = (1000, 0, 0), g2 = (0, 1, 0), g3 = (0, 0, 1): alpha = (1e-6, 1, 1) / (2 + 1e-6), f = 1 / (2 + 1e-6)
+    const auto M = gram_of({{1000.f, 0.f, 0.f}, {0.f, 1.f, 0.f}, {0.f, 0.f, 1.f}});
+    const MinNormResult r = min_norm(M, 3);
+    CHECK(r.alpha[0] == doctest::Approx(1e-6 / (2.0 + 1e-6)).epsilon(1e-9));
+    CHECK(r.alpha[1] == doctest::Approx(1.0 / (2.0 + 1e-6)).epsilon(1e-12));
+    CHECK(r.norm_sq == doctest::Approx(1.0 / (2.0 + 1e-6)).epsilon(1e-12));
+    CHECK(r.gap <= 1e-12);
+    CHECK(r.converged);
+  }
 }

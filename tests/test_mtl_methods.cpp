@@ -111,7 +111,7 @@ TEST_CASE("mgda (exact): alpha is the min-norm point of the shared-parameter gra
   CHECK(max_rel_diff(got, want) < 1e-5);
 }
 
-TEST_CASE("mgda-ub with K = 3 tasks keeps alpha on the simplex") {
+TEST_CASE("mgda-ub with K = 3 tasks keeps alpha on the simplex and reports the solver's gap") {
   manual_seed(3);
   std::vector<Task> tasks = {{"a", 10}, {"b", 10}, {"c", 10}};
   auto model = make_model("multilenet", tasks, {1, 28, 28});
@@ -120,9 +120,10 @@ TEST_CASE("mgda-ub with K = 3 tasks keeps alpha on the simplex") {
   Targets y(3, std::vector<int32_t>(8));
   for (auto& yt : y)
     for (auto& v : yt.label) v = (int32_t)r.below(10);
-  for (const char* solver : {"fw", "pg"}) {
+  for (const std::string& solver : min_norm_algo_names()) {
+    CAPTURE(solver);
     MethodOptions o;
-    o.solver.algo = std::string(solver) == "fw" ? MinNormAlgo::FrankWolfe : MinNormAlgo::ProjectedGradient;
+    o.solver.algo = parse_min_norm_algo(solver);
     o.normalization = GradNormalization::L2;
     auto method = make_method("mgda-ub", 3, o);
     model->zero_grad();
@@ -133,7 +134,15 @@ TEST_CASE("mgda-ub with K = 3 tasks keeps alpha on the simplex") {
       s += a;
     }
     CHECK(s == doctest::Approx(1.0));
+    CHECK(std::isfinite(st.solver_gap));
+    CHECK(st.solver_gap >= 0.0);
+    if (solver == "wolfe") CHECK(st.solver_gap <= 1e-10);  // the solver's own stopping test
   }
+  MethodOptions start_only;  // no iteration: the best pair, not optimal here, so the gap must show
+  start_only.solver.algo = MinNormAlgo::FrankWolfe;
+  start_only.solver.max_iter = 0;
+  model->zero_grad();
+  CHECK(make_method("mgda-ub", 3, start_only)->compute_gradients(*model, x, y).solver_gap > 1e-3);
 }
 
 TEST_CASE("uniform and fixed weights give the gradient of the weighted sum") {

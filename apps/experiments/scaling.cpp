@@ -57,8 +57,11 @@ void validate(const ScaleConfig& c) {
   if (c.warmup < 0) throw UsageError("--warmup must be >= 0, got " + std::to_string(c.warmup));
   if (c.steps < 1) throw UsageError("--steps must be >= 1, got " + std::to_string(c.steps));
   if (c.threads < 0) throw UsageError("--threads must be >= 1, got " + std::to_string(c.threads));
-  if (c.solver != "frank-wolfe" && c.solver != "projected-gradient")
-    throw UsageError("unknown --solver '" + c.solver + "' (valid: frank-wolfe, projected-gradient)");
+  try {
+    parse_min_norm_algo(c.solver);
+  } catch (const Error& e) {
+    throw UsageError(std::string("--solver: ") + e.what());
+  }
   if (!(c.lr > 0) || !std::isfinite(c.lr)) throw UsageError("--lr must be > 0");
 }
 
@@ -103,7 +106,7 @@ struct Runner {
     const std::vector<Task> tasks = tasks_for_set(c.model, layout);
     model = make_model(c.model, tasks, {1, c.image_size, c.image_size});
     MethodOptions mo;
-    mo.solver.algo = c.solver == "projected-gradient" ? MinNormAlgo::ProjectedGradient : MinNormAlgo::FrankWolfe;
+    mo.solver.algo = parse_min_norm_algo(c.solver);
     method = make_method(method_name, K, mo);
     NamedParams params = model->named_parameters();
     for (const auto& p : method->parameters()) params.push_back(p);

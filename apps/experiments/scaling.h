@@ -40,7 +40,7 @@ struct ScaleConfig {
   int warmup = 1;
   int steps = 5;
   int threads = 0;                                               // 0: keep the engine's setting
-  std::string solver = "frank-wolfe";                            // or projected-gradient
+  std::string solver = "wolfe";                                  // one of min_norm_algo_names()
   double lr = 0.01;                                              // SGD with momentum 0.9
   uint64_t seed = 0;
   std::string data_dir = "data";

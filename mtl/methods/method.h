@@ -34,7 +34,7 @@ struct StepStats {
   std::vector<double> weight;  // the weight each task's loss got (alpha_t for MGDA)
   bool solver = false;         // a min-norm solver ran (MGDA methods): the next three are set
   int solver_iterations = 0;   // min-norm solver (0 for the closed forms K <= 2)
-  double solver_gap = 0;       // its duality gap f(alpha) - min_i (M alpha)_i (0 when exact)
+  double solver_gap = 0;       // its relative duality gap (f(alpha) - min_i (M alpha)_i) / f(alpha), MinNormResult::gap
   double gram_seconds = 0;     // MGDA methods: wall time forming the Gram matrix <g_i, g_j>
   double solver_seconds = 0;   // MGDA methods: wall time of the min-norm solver on it
 };

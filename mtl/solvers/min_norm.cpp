@@ -189,7 +189,170 @@ void projected_gradient(const Mat& M, const MinNormOptions& opt, std::vector<dou
   if (best_f < f) alpha = best_alpha;
 }
 
+// The duality gap of alpha on the scaled M (MinNormResult::gap):
+//   raw      = f - min_t (M alpha)_t, >= 0 in exact arithmetic;
+//   rounding = 4 K eps max_t sum_s |M_ts| alpha_s, a bound on the rounding error
+//              of computing raw for this alpha (raw below it is reported as 0);
+//   floor    = 4 K eps max_t M_tt, the absolute floor of the stopping test: the
+//              precision to which double resolves a point of the hull when the
+//              largest gradient has M_tt = max (a zero optimum, 0 in the hull,
+//              cannot be certified relatively).
+struct Gap {
+  double raw, rounding, floor, f;
+  double relative() const {
+    if (raw <= rounding) return 0.0;
+    return f > 0.0 ? raw / f : std::numeric_limits<double>::infinity();
+  }
+  bool within(double gap_tol) const { return raw <= rounding || raw <= gap_tol * f + floor; }
+};
+
+Gap duality_gap(const Mat& M, const std::vector<double>& alpha, const std::vector<double>& Malpha, double f) {
+  const double eps4K = 4.0 * M.K * std::numeric_limits<double>::epsilon();
+  double rounding = 0.0, max_diag = 0.0;
+  for (int t = 0; t < M.K; ++t) {
+    double s = 0.0;
+    for (int k = 0; k < M.K; ++k) s += std::abs(M(t, k)) * alpha[k];
+    rounding = std::max(rounding, s);
+    max_diag = std::max(max_diag, M(t, t));
+  }
+  const double raw = f - *std::min_element(Malpha.begin(), Malpha.end());
+  return {raw, eps4K * rounding, eps4K * max_diag, f};
+}
+
+// Affine minimiser of the points indexed by S (Wolfe 1976, the "minor cycle"'s
+// step 2): v = argmin { v^T M_SS v : sum_i v_i = 1 }. Its conditions are
+// M_SS v = lambda 1, sum v = 1; for any c > 0 they give (M_SS + c 1 1^T) v =
+// (lambda + c) 1, so v = u / sum(u) with (M_SS + c 1 1^T) u = 1. That matrix is
+// the Gram matrix of Wolfe's lifted points (sqrt(c), g_i), positive definite iff
+// the g_i are affinely independent. c is the geometric mean of the smallest and
+// largest M_ii on S: with c = max M_ii, a cluster of small gradients beside a
+// large one would differ only in the last digits of the lifted points (norms
+// spread over 10^6 lost 12 digits that way); the geometric mean splits the
+// loss between the small and the large end.
+// Cholesky; returns false on a pivot <= 1e-13 of its own row's diagonal
+// M_ii + c (the lifted point is in the span of the others to working precision:
+// the test is scale-free, whatever the gradient norms).
+bool affine_minimizer(const Mat& M, const std::vector<int>& S, std::vector<double>& v) {
+  const size_t s = S.size();
+  double lo = std::numeric_limits<double>::infinity(), hi = 0.0;
+  for (int i : S) {
+    lo = std::min(lo, M(i, i));
+    hi = std::max(hi, M(i, i));
+  }
+  if (!(hi > 0.0)) return false;  // all points are 0: handled by the gap test before
+  const double c = lo > 0.0 ? std::sqrt(lo) * std::sqrt(hi) : hi;
+  std::vector<double> L(s * s, 0.0);  // lower triangle of M_SS + c 11^T = L L^T
+  for (size_t i = 0; i < s; ++i)
+    for (size_t j = 0; j <= i; ++j) {
+      double a = M(S[i], S[j]) + c;
+      for (size_t k = 0; k < j; ++k) a -= L[i * s + k] * L[j * s + k];
+      if (i == j) {
+        if (!(a > 1e-13 * (M(S[i], S[i]) + c))) return false;
+        L[i * s + i] = std::sqrt(a);
+      } else {
+        L[i * s + j] = a / L[j * s + j];
+      }
+    }
+  std::vector<double> u(s, 1.0);  // solve L L^T u = 1
+  for (size_t i = 0; i < s; ++i) {
+    for (size_t k = 0; k < i; ++k) u[i] -= L[i * s + k] * u[k];
+    u[i] /= L[i * s + i];
+  }
+  for (size_t i = s; i-- > 0;) {
+    for (size_t k = i + 1; k < s; ++k) u[i] -= L[k * s + i] * u[k];
+    u[i] /= L[i * s + i];
+  }
+  double sum = 0.0;
+  for (double x : u) sum += x;
+  if (!(sum > 0.0) || !std::isfinite(sum)) return false;  // sum = 1^T A^-1 1 > 0 for A > 0
+  v.resize(s);
+  for (size_t i = 0; i < s; ++i) v[i] = u[i] / sum;
+  return true;
+}
+
+// Wolfe's minimum-norm-point algorithm (P. Wolfe, "Finding the nearest point in
+// a polytope", Math. Programming 11, 1976), on the Gram matrix: a point is a
+// task gradient g_t, the current point x = sum_t alpha_t g_t, and x . g_t = (M alpha)_t.
+// S (Wolfe's "corral") is the support of alpha, a set of affinely independent
+// points whose affine minimiser is x.
+//   major cycle: t_hat = argmin_t (M alpha)_t (the vertex Frank-Wolfe would
+//     take). Stop when the relative duality gap is <= gap_tol; else add t_hat to S.
+//     (The absolute floor of MinNormResult::converged does not stop it: a
+//     small optimum beside a huge gradient would stop early; only the stalls
+//     below do.)
+//   minor cycle: v = the affine minimiser of S. If v > 0 on S, alpha = v (x is
+//     then the min-norm point of conv(S)): next major cycle. Otherwise move
+//     alpha towards v until the first weight reaches 0, drop the points whose
+//     weight is 0, and repeat.
+// Each major cycle lowers f strictly and no corral repeats, so in exact
+// arithmetic it ends after finitely many steps with the exact optimum. In
+// floating point, a major cycle that does not lower f, a chosen vertex already
+// in S, or a singular affine system ends it early (converged then says whether
+// the gap test passed). An iteration is one affine solve (one minor cycle).
+void wolfe(const Mat& M, const MinNormOptions& opt, std::vector<double>& alpha, int& iters) {
+  std::vector<int> S;
+  for (int t = 0; t < M.K; ++t)
+    if (alpha[t] > 0.0) S.push_back(t);
+  std::vector<double> v;
+  double f_prev = std::numeric_limits<double>::infinity();
+  while (true) {
+    const std::vector<double> Malpha = mat_vec(M, alpha);
+    const double f = dot(alpha, Malpha);
+    if (duality_gap(M, alpha, Malpha, f).relative() <= opt.gap_tol) return;  // not within(): no floor here
+    const int t_hat = int(std::min_element(Malpha.begin(), Malpha.end()) - Malpha.begin());
+    if (!(f < f_prev) || std::find(S.begin(), S.end(), t_hat) != S.end()) return;  // stalled
+    f_prev = f;
+    S.push_back(t_hat);  // with alpha_t_hat = 0
+    while (true) {       // minor cycles
+      if (iters >= opt.max_iter) return;
+      ++iters;
+      if (!affine_minimizer(M, S, v)) return;
+      if (std::all_of(v.begin(), v.end(), [](double x) { return x > 0.0; })) {
+        for (size_t i = 0; i < S.size(); ++i) alpha[S[i]] = v[i];
+        break;
+      }
+      // theta: the largest step from alpha towards v that keeps every weight >= 0
+      double theta = 1.0;
+      size_t hit = S.size();  // the point whose weight reaches 0 first (none if theta = 1)
+      for (size_t i = 0; i < S.size(); ++i) {
+        const double a = alpha[S[i]];
+        if (v[i] <= 0.0 && a / (a - v[i]) < theta) {  // a - v[i] >= a >= 0, > 0 unless a = v[i] = 0
+          theta = a / (a - v[i]);
+          hit = i;
+        }
+      }
+      std::vector<int> kept;
+      for (size_t i = 0; i < S.size(); ++i) {
+        double& a = alpha[S[i]];
+        a = (1.0 - theta) * a + theta * v[i];
+        if (i == hit || !(a > 0.0)) {
+          a = 0.0;
+        } else {
+          kept.push_back(S[i]);
+        }
+      }
+      S = kept;
+    }
+  }
+}
+
 }  // namespace
+
+const std::vector<std::string>& min_norm_algo_names() {
+  static const std::vector<std::string> names = {"wolfe", "frank-wolfe", "projected-gradient"};
+  return names;
+}
+
+const std::string& min_norm_algo_name(MinNormAlgo algo) { return min_norm_algo_names().at(size_t(algo)); }
+
+MinNormAlgo parse_min_norm_algo(const std::string& name) {
+  const auto& names = min_norm_algo_names();
+  for (size_t i = 0; i < names.size(); ++i)
+    if (name == names[i]) return MinNormAlgo(i);
+  std::string allowed;
+  for (const auto& n : names) allowed += (allowed.empty() ? "" : ", ") + n;
+  throw Error("unknown min-norm solver '" + name + "' (allowed: " + allowed + ")");
+}
 
 GradNormalization parse_grad_normalization(const std::string& s) {
   if (s == "none") return GradNormalization::None;
@@ -272,6 +435,8 @@ MinNormResult min_norm(const std::vector<double>& gram, int K, const MinNormOpti
     throw Error("min_norm: max_iter must be >= 0, got " + std::to_string(opt.max_iter));
   if (!(opt.tol >= 0.0) || !std::isfinite(opt.tol))
     throw Error("min_norm: tol must be finite and >= 0, got " + fmt(opt.tol));
+  if (!(opt.gap_tol >= 0.0) || !std::isfinite(opt.gap_tol))
+    throw Error("min_norm: gap_tol must be finite and >= 0, got " + fmt(opt.gap_tol));
 
   // M = symmetric part of gram, divided by max |M_ij|: alpha is invariant to the
   // scale of M, and this keeps every intermediate O(1) (no overflow for huge
@@ -292,10 +457,13 @@ MinNormResult min_norm(const std::vector<double>& gram, int K, const MinNormOpti
   } else {
     res.alpha = best_pair_start(M);
     res.converged = false;
-    if (opt.algo == MinNormAlgo::FrankWolfe)
-      frank_wolfe(M, opt, res.alpha, res.iterations, res.converged);
-    else
-      projected_gradient(M, opt, res.alpha, res.iterations, res.converged);
+    switch (opt.algo) {
+      case MinNormAlgo::Wolfe: wolfe(M, opt, res.alpha, res.iterations); break;
+      case MinNormAlgo::FrankWolfe: frank_wolfe(M, opt, res.alpha, res.iterations, res.converged); break;
+      case MinNormAlgo::ProjectedGradient:
+        projected_gradient(M, opt, res.alpha, res.iterations, res.converged);
+        break;
+    }
   }
 
   // Back onto the simplex exactly (rounding may leave sum_t alpha_t = 1 +- ulp).
@@ -309,7 +477,12 @@ MinNormResult min_norm(const std::vector<double>& gram, int K, const MinNormOpti
   } else {
     for (double& a : res.alpha) a /= sum;
   }
-  res.norm_sq = std::max(0.0, dot(res.alpha, mat_vec(M, res.alpha)) * scale);
+  const std::vector<double> Malpha = mat_vec(M, res.alpha);
+  const double f = dot(res.alpha, Malpha);
+  res.norm_sq = std::max(0.0, f * scale);
+  const Gap gap = duality_gap(M, res.alpha, Malpha, f);
+  res.gap = gap.relative();
+  if (K >= 3 && opt.algo == MinNormAlgo::Wolfe) res.converged = gap.within(opt.gap_tol);
   return res;
 }
 

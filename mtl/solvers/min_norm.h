@@ -32,25 +32,49 @@ std::vector<double> normalization_scales(GradNormalization n,
                                          const std::vector<double>& grad_norms);
 
 // Solver for K >= 3 (K = 1 and K = 2 are solved exactly whatever is chosen).
-// Both start from the best pair (closed form over all pairs).
+// All three start from the best pair (closed form over all pairs).
 enum class MinNormAlgo {
+  Wolfe,              // Wolfe's minimum-norm-point algorithm (active set, exact on a face,
+                      // finite); stops on the duality gap: the default
   FrankWolfe,         // the paper's Algorithm 2 (as the reference code); O(1/k), it can zig-zag
                       // for thousands of iterations when the optimal support is a strict face
-  ProjectedGradient,  // spectral projected gradient on Delta with exact line search; usually
-                      // reaches 1e-10 accuracy in tens to hundreds of iterations
+  ProjectedGradient,  // spectral projected gradient on Delta with exact line search; often
+                      // accurate, but its stopping test (below) is not an optimality test
 };
 
+// The solver names of the command line, in MinNormAlgo order: "wolfe",
+// "frank-wolfe", "projected-gradient".
+const std::vector<std::string>& min_norm_algo_names();
+// Parses one of min_norm_algo_names(); anything else throws mt::Error naming
+// the bad value and the allowed ones.
+MinNormAlgo parse_min_norm_algo(const std::string& name);
+const std::string& min_norm_algo_name(MinNormAlgo algo);
+
 struct MinNormOptions {
-  MinNormAlgo algo = MinNormAlgo::FrankWolfe;
-  int max_iter = 250;  // hard cap on iterations (reference MAX_ITER); must be >= 0
-  double tol = 1e-5;   // stop when sum_t |alpha_t(new) - alpha_t(old)| < tol (reference STOP_CRIT)
+  MinNormAlgo algo = MinNormAlgo::Wolfe;
+  int max_iter = 250;     // hard cap on iterations (reference MAX_ITER); must be >= 0
+  double tol = 1e-5;      // frank-wolfe, projected-gradient: stop when sum_t |alpha_t(new) -
+                          // alpha_t(old)| < tol (reference STOP_CRIT; not an optimality test)
+  double gap_tol = 1e-10; // wolfe: the relative duality gap it stops at (MinNormResult::converged)
 };
 
 struct MinNormResult {
   std::vector<double> alpha;  // alpha on the simplex, K entries, sums to 1 within 1e-12
-  double norm_sq;             // alpha^T M alpha = || sum_t alpha_t g_t ||^2 (>= 0)
-  int iterations;             // iterations run (0 for the closed forms K <= 2), <= max_iter
-  bool converged;             // false iff max_iter was reached before the stopping test passed
+  double norm_sq = 0;         // f(alpha) = alpha^T M alpha = || sum_t alpha_t g_t ||^2 (>= 0)
+  int iterations = 0;         // iterations run (0 for the closed forms K <= 2), <= max_iter
+  // wolfe: the duality gap test passed, f(alpha) - min_t (M alpha)_t <=
+  // gap_tol f(alpha) + 4 K eps max_t M_tt (the absolute term is for a zero optimum,
+  // 0 in the hull, where no relative test can pass); frank-wolfe and
+  // projected-gradient: their step test passed before max_iter.
+  bool converged = true;
+  // The relative duality gap (f(alpha) - min_t (M alpha)_t) / f(alpha), for every
+  // algorithm. It certifies alpha: f(alpha) - f* <= 2 gap f(alpha), f* the optimum
+  // (convexity: f(b) >= f(a) + 2 (M a)^T (b - a) for all b on the simplex). It is 0
+  // when f(alpha) - min_t (M alpha)_t is within the rounding error bound of its
+  // own computation, 4 K eps max_t sum_s |M_ts| alpha_s. Near a zero optimum f is
+  // itself rounding noise and the ratio can be large (+inf for f = 0): there
+  // `converged` says whether alpha is optimal to working precision.
+  double gap = 0;
 };
 
 // Gram matrix M_ij = <g_i, g_j> of K vectors of n floats each, row-major K x K.

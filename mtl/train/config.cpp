@@ -83,7 +83,7 @@ TrainConfig resolve_train_config(const TrainConfig& in) {
   if (!c.weight_decay) c.weight_decay = 0.0;
   if (!c.lr_gamma) c.lr_gamma = 0.1;
   if (!c.normalization) c.normalization = "none";
-  if (!c.solver) c.solver = "frank-wolfe";
+  if (!c.solver) c.solver = "wolfe";
   if (!c.gradnorm_alpha) c.gradnorm_alpha = 1.5;
   if (!c.source.channels) c.source.channels = 3;
   if (!c.source.test_fraction) c.source.test_fraction = 0.2;
@@ -190,8 +190,11 @@ void validate_train_config(const TrainConfig& in, bool named) {
   } catch (const Error&) {
     throw UsageError("unknown --normalization '" + *c.normalization + "' (valid: none, l2, loss, loss+)");
   }
-  if (*c.solver != "frank-wolfe" && *c.solver != "projected-gradient")
-    throw UsageError("unknown --solver '" + *c.solver + "' (valid: frank-wolfe, projected-gradient)");
+  try {
+    parse_min_norm_algo(*c.solver);
+  } catch (const Error& e) {
+    throw UsageError(std::string("--solver: ") + e.what());
+  }
   need_finite(*c.gradnorm_alpha, *c.gradnorm_alpha >= 0, "--gradnorm-alpha must be >= 0");
   if (cheb) {
     if (*c.val < 1)

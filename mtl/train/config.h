@@ -66,7 +66,7 @@ struct TrainConfig : DataConfig {
   std::string method = "mgda-ub";
   std::vector<double> weights;         // fixed: w_t
   std::optional<std::string> normalization;  // mgda, mgda-ub: none | l2 | loss | loss+  [none]
-  std::optional<std::string> solver;         // mgda, mgda-ub with >= 3 tasks  [frank-wolfe]
+  std::optional<std::string> solver;         // mgda, mgda-ub with >= 3 tasks: min_norm_algo_names()  [wolfe]
   std::optional<double> gradnorm_alpha;      // gradnorm: the asymmetry alpha  [1.5]
   // chebyshev-al (mtl/methods/chebyshev_al.h, mtl/train/sparse_recipe.h)
   std::vector<double> prefs;           // k = (k_0 sparsity, k_1..k_K)  [0.01,0.8,0.19]

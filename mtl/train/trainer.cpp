@@ -128,8 +128,7 @@ MethodOptions method_options(const TrainConfig& c) {
   MethodOptions mo;
   mo.weights = c.weights;
   mo.normalization = parse_grad_normalization(c.normalization.value_or("none"));
-  mo.solver.algo = c.solver.value_or("frank-wolfe") == "projected-gradient" ? MinNormAlgo::ProjectedGradient
-                                                                              : MinNormAlgo::FrankWolfe;
+  mo.solver.algo = parse_min_norm_algo(c.solver.value_or("wolfe"));
   mo.gradnorm_alpha = c.gradnorm_alpha.value_or(1.5);
   if (c.method == "chebyshev-al") {
     ChebyshevOptions& ch = mo.chebyshev;

@@ -1,6 +1,8 @@
 // Data-parallel training: the loop's side (see data_parallel.h).
 #include "mtl/dist/data_parallel.h"
 
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
 
 #include "engine/error.h"
@@ -16,8 +18,20 @@ void broadcast_tensors(Comm& comm, const NamedTensors& tensors) {
   }
 }
 
+GradientReducer::GradientReducer() {
+  const char* p = std::getenv("MTL_DIST_PROFILE");
+  profile_ = p && std::string(p) == "1";
+}
+
 void GradientReducer::allreduce(Comm& comm, const NamedTensors& params, double share, std::vector<double>& losses) {
   if (!comm.parallel()) return;
+  using Clock = std::chrono::steady_clock;
+  const auto since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
+  if (profile_) {
+    const auto t = Clock::now();
+    comm.barrier();
+    wait_s_ += since(t);
+  }
   size_t n = 0;
   for (const auto& [name, p] : params) n += (size_t)p.numel();
   buf_.assign(n + losses.size(), 0.f);
@@ -32,7 +46,9 @@ void GradientReducer::allreduce(Comm& comm, const NamedTensors& params, double s
     at += (size_t)p.numel();
   }
   for (size_t t = 0; t < losses.size(); t++) buf_[n + t] = (float)(share * losses[t]);
+  const auto t = Clock::now();
   comm.allreduce_sum(buf_.data(), buf_.size());
+  reduce_s_ += since(t);
   at = 0;
   for (const auto& [name, p] : params) {
     Tensor g = p.grad();

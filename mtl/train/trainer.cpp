@@ -460,6 +460,7 @@ class Run {
     double iterations_sum = 0, gap_sum = 0, gap_max = 0;
     Batch b;
     const double comm_s0 = comm_.seconds();
+    const uint64_t bytes0 = comm_.bytes_sent();
     while (loader.next(b)) {
       step++;
       global_step_++;
@@ -505,6 +506,7 @@ class Run {
     rec.train_s = seconds_between(epoch_start_, Clock::now());
     train_s_ += rec.train_s;
     comm_s_ += comm_.seconds() - comm_s0;
+    step_bytes_ += comm_.bytes_sent() - bytes0;
     steps_ += step;
     rec.train_samples_per_s = rec.train_s > 0 ? samples / rec.train_s : 0.0;
     rec.global_step = global_step_;
@@ -626,12 +628,17 @@ class Run {
     j["best_selection"] = recipe_->criterion();
     j["best_test_acc"] = by_task(tasks, best_test_, 1e4);
     j["train_samples_per_s"] = std::round(res_.train_samples_per_s * 10) / 10;
-    if (comm_.parallel() && steps_ > 0)  // the cost of data parallelism (rank 0's view)
-      j["data_parallel"] = {{"ranks", comm_.size()},
-                            {"step_s", train_s_ / (double)steps_},
-                            {"comm_s_per_step", comm_s_ / (double)steps_},
-                            {"allreduce_floats", reducer_.floats()},
-                            {"bytes_sent_per_rank", comm_.bytes_sent()}};
+    if (comm_.parallel() && steps_ > 0) {  // the cost of data parallelism (rank 0's view)
+      nlohmann::ordered_json& d = j["data_parallel"];
+      d["ranks"] = comm_.size();
+      d["steps"] = steps_;
+      d["step_s"] = train_s_ / (double)steps_;                    // the loop: data, compute, communication
+      d["comm_s_per_step"] = comm_s_ / (double)steps_;            // inside MPI (waiting included)
+      d["gradient_allreduce_s_per_step"] = reducer_.allreduce_seconds() / (double)steps_;
+      if (reducer_.profiling()) d["wait_s_per_step"] = reducer_.wait_seconds() / (double)steps_;
+      d["gradient_allreduce_floats"] = reducer_.floats();
+      d["bytes_sent_per_step"] = (double)step_bytes_ / (double)steps_;  // by rank 0, in the steps
+    }
     if (finished) recipe_->finish(*ctx_, j);
     res_.wall_s = seconds_between(t_start_, Clock::now());
     j["wall_s"] = std::round(res_.wall_s * 1000) / 1000;
@@ -646,6 +653,7 @@ class Run {
   dist::GradientReducer reducer_;
   double train_s_ = 0, comm_s_ = 0;  // this call's training loops, and their communication
   int64_t steps_ = 0;
+  uint64_t step_bytes_ = 0;
   TrainObserver* const obs_;
   RunDir dir_;
   TrainData own_;  // the data with the validation split, when train() makes it

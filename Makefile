@@ -11,7 +11,10 @@
 
 CXX      ?= g++
 CXXFLAGS ?= -O3 -g
-CXXFLAGS += -std=c++17 -Wall -Wextra -fopenmp -I. -I/usr/include/x86_64-linux-gnu/openblas-openmp -MMD -MP
+# -ffp-contract=off: no multiply-add is fused unless the code says so (GCC fuses by
+# default in C++ wherever the target has FMA), so a kernel's AVX-512, AVX2 and
+# portable builds do the same IEEE operations (README, "Kernels and bits").
+CXXFLAGS += -std=c++17 -Wall -Wextra -ffp-contract=off -fopenmp -I. -I/usr/include/x86_64-linux-gnu/openblas-openmp -MMD -MP
 ifeq ($(NATIVE),1)
 CXXFLAGS += -march=native
 endif
@@ -27,8 +30,9 @@ endif
 BUILD    ?= build$(if $(filter g++,$(notdir $(CXX))),,/$(notdir $(CXX)))
 LIB_SRC  := $(wildcard engine/*.cpp layers/*.cpp optim/*.cpp mtl/*/*.cpp datasets/*.cpp)
 LIB_OBJ  := $(LIB_SRC:%.cpp=$(BUILD)/obj/%.o)
-# the experiment drivers (sweep, bench, scale) the `mtl` command and the tests use, kept out of the library
-EXP_SRC  := $(wildcard apps/experiments/*.cpp)
+# the experiment drivers (sweep, bench, scale) and the run report the `mtl` command and the tests use,
+# kept out of the library
+EXP_SRC  := $(wildcard apps/experiments/*.cpp apps/report/*.cpp)
 EXP_OBJ  := $(EXP_SRC:%.cpp=$(BUILD)/obj/%.o)
 # (the fuzz targets are in the suite too: it replays their committed corpora)
 TEST_SRC := $(wildcard tests/*.cpp) tests/fuzz/targets.cpp

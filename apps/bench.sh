@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make bench`: this engine and the PyTorch reference (shared/bench/torch_multimnist.py)
-# on the same networks and steps, side by side in one run, with the ratios.
+# `make bench`: this engine and the PyTorch references (shared/bench/torch_multimnist.py
+# for the papers' networks, apps/experiments/torch_resnet18.py for ResNet-18) on the
+# same networks and steps, side by side in one run, with the ratios.
 # Usage: apps/bench.sh [DATA_DIR]   (needs build/mtl, python3-torch, python3-numpy)
 set -euo pipefail
 DATA=${1:-data}
@@ -56,6 +57,27 @@ print(json.dumps({"method": "inference", "threads": int(sys.argv[2]), "batch1_la
 PY
 done
 
+# ResNet-18 in PyTorch, the same layers and steps (apps/experiments/torch_resnet18.py):
+# both inputs, K = 2 and 40, uniform and MGDA-UB, 1 and all threads.
+RTORCH=apps/experiments/torch_resnet18.py
+: > "$OUT/torch_resnet.jsonl"
+for spec in "1 56 16 6" "3 64 32 4"; do
+  set -- $spec
+  for K in 2 40; do
+    for m in uniform mgda-ub; do
+      for t in 1 "$CORES"; do
+        echo "== torch resnet18-w$3 ${2}x${2}x$1 K=$K $m, $t thread(s)" >&2
+        /usr/bin/python3 "$RTORCH" --channels "$1" --image-size "$2" --width "$3" --tasks "$K" --method "$m" \
+          --threads "$t" --warmup 2 --steps "$4" | tail -n 1 | tee -a "$OUT/torch_resnet.jsonl"
+      done
+    done
+  done
+done
+# Peak resident memory of a ResNet-18 K = 40 run, each in its own process.
+build/mtl scale --data-dir "$DATA" --tasks 40 --methods uniform --steps 3 --warmup 1 --threads 1 --json \
+  | tail -n 1 > "$OUT/mtl_scale_k40.json"
+/usr/bin/python3 "$RTORCH" --tasks 40 --method uniform --threads 1 --steps 3 | tail -n 1 > "$OUT/torch_k40.json"
+
 /usr/bin/python3 - "$OUT" "$CORES" <<'PY'
 import json, sys
 out, cores = sys.argv[1], sys.argv[2]
@@ -92,5 +114,41 @@ if torch_inf:
     summary["batch1_latency_fraction_of_torch"] = round(summary["batch1_latency_us"] / t_lat, 3)
     summary["batch256_throughput_vs_torch"] = round(summary["batch256_images_per_s"] / t_tput, 2)
 summary["torch_train_samples_per_s"] = torch
+
+# ResNet-18: each side at its better thread count; the engine's FLOP rate against sgemm's at 1 thread.
+tr = [json.loads(l) for l in open(f"{out}/torch_resnet.jsonl")]
+cases = {"56x56x1_w16": (1, 56, 16), "64x64x3_w32": (3, 64, 32)}
+resnet, lines = {}, []
+for name, (c, size, w) in cases.items():
+    if not all("resnet18" in m and name in m["resnet18"] for m in mtl.values()):
+        continue
+    for row in mtl["1"]["resnet18"][name]["rows"]:
+        K, meth = row["tasks"], row["method"]
+        eng = {t: next(r for r in mtl[t]["resnet18"][name]["rows"] if r["tasks"] == K and r["method"] == meth)
+               for t in mtl}
+        te = max(eng, key=lambda t: eng[t]["samples_per_s"])
+        tor = [r for r in tr if r["input"] == [c, size, size] and r["tasks"] == K and r["method"] == meth]
+        tt = max(tor, key=lambda r: r["train_samples_per_s"]) if tor else None
+        key = f"{name}_K{K}_{meth}"
+        t1 = [r for r in tor if r["threads"] == 1]
+        resnet[key] = {"engine_samples_per_s": round(eng[te]["samples_per_s"], 1), "engine_threads": int(te),
+                       "torch_samples_per_s": tt["train_samples_per_s"] if tt else None,
+                       "torch_threads": tt["threads"] if tt else None,
+                       "speedup_vs_torch": round(eng[te]["samples_per_s"] / tt["train_samples_per_s"], 2) if tt else None,
+                       "fraction_of_sgemm_1_thread": round(eng["1"]["fraction_of_sgemm"], 3),
+                       # process CPU seconds per step at 1 thread: barely moved by other jobs on the machine
+                       "cpu_s_1_thread": {"engine": round(eng["1"]["cpu_s"], 4),
+                                          "torch": t1[0]["cpu_s"] if t1 else None}}
+        lines.append(f"{key:34s} engine {eng[te]['samples_per_s']:7.1f}/s ({te} thr)  torch "
+                     + (f"{tt['train_samples_per_s']:7.1f}/s ({tt['threads']} thr)  x{resnet[key]['speedup_vs_torch']:.2f}"
+                        if tt else "-") + f"  sgemm fraction at 1 thread {eng['1']['fraction_of_sgemm']:.2f}")
+if resnet:
+    summary["resnet18"] = resnet
+    try:
+        summary["resnet18_k40_peak_rss_mb"] = {"engine": json.load(open(f"{out}/mtl_scale_k40.json")).get("peak_rss_mb"),
+                                               "torch": json.load(open(f"{out}/torch_k40.json")).get("peak_rss_mb")}
+    except (OSError, ValueError):
+        pass
+    print("\n".join(lines), file=sys.stderr)
 print(json.dumps({"bench_summary": summary}))
 PY

@@ -5,6 +5,7 @@
 
 #include "apps/commands.h"
 #include "apps/experiments/sweep.h"
+#include "apps/report/report.h"
 
 namespace mt::cli {
 
@@ -42,6 +43,7 @@ std::vector<Flag<A>> sweep_flags() {
     if (f.name == "out") s.help = "[runs/<dataset>-sweep-s<seed>]; run i trains into OUT/run-<i>/";
     if (f.name == "force") s.help = "replace an earlier sweep's files in --out";
     if (f.name == "json") s.help = "print one JSON object (sweep.json without the runs) as the last line";
+    if (f.name == "report") s.help = "write OUT/report.html (the front, linked to each run's report) at the end";
     if (f.name == "method") {
       s.help = "chebyshev-al (the only method a sweep trains)";
       s.show = [] { return std::string("chebyshev-al"); };
@@ -99,7 +101,8 @@ int cmd_sweep(int argc, char** argv) {
         "One `mtl train --method chebyshev-al` run per preference vector k = (k_0 sparsity, k_1..k_K),\n"
         "each into OUT/run-<i>/, then OUT/sweep.csv (one row per vector: k, final objectives, test\n"
         "accuracies, group sparsity, non-dominated flag), OUT/sweep.json (hypervolume and its\n"
-        "reference point, every run's result) and OUT/front.svg (2 or 3 objectives).\n\n%s"
+        "reference point, every run's result) and OUT/front.svg (every pair of objectives);\n"
+        "--report adds OUT/report.html and each run's OUT/run-<i>/report.html (see 'mtl report').\n\n%s"
         "  -h, --help            this text\n",
         table.help().c_str());
     return 0;
@@ -126,6 +129,10 @@ int cmd_sweep(int argc, char** argv) {
                 res.hypervolume ? short_num(*res.hypervolume).c_str() : "n/a", to_text(res.reference).c_str());
     std::printf("files: %s, %s%s%s\n", res.csv_path.c_str(), res.json_path.c_str(), res.svg_path.empty() ? "" : ", ",
                 res.svg_path.c_str());
+  }
+  if (a.run.report) {
+    const std::string path = report::write_report(res.config.out).back();
+    if (!a.run.quiet) std::printf("report: %s\n", path.c_str());
   }
   if (a.run.json) {
     nlohmann::ordered_json j;

@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
+#include "apps/report/report.h"
+#include "mtl/dist/comm.h"
 #include "mtl/methods/method.h"
 #include "mtl/models/model.h"
 #include "mtl/train/trainer.h"
@@ -140,6 +142,8 @@ const std::vector<Flag<TrainArgs>>& train_flags() {
       toggle<A>("json", kRun, "print one JSON object with the results as the last line on stdout",
                 [](A& a) -> auto& { return a.json; }),
       toggle<A>("quiet", kRun, "no progress, no per-epoch lines, no summary", [](A& a) -> auto& { return a.quiet; }),
+      toggle<A>("report", kRun, "write OUT/report.html at the end (plots of the run: see 'mtl report --help')",
+                [](A& a) -> auto& { return a.report; }),
   };
   return flags;
 }
@@ -260,6 +264,7 @@ int cmd_train(int argc, char** argv) {
     con.clear();
     throw;
   }
+  if (!dist::world().root()) return 0;  // under mpirun rank 0 alone reports (mtl/dist/)
   const RunInfo& info = res.info;
   const EpochRecord* last = res.epochs.empty() ? nullptr : &res.epochs.back();
   if (!a.quiet && last) {
@@ -278,6 +283,10 @@ int cmd_train(int argc, char** argv) {
       std::printf("files: %s, %s, %s, %s, %s\n", res.metrics_path.c_str(), res.config_path.c_str(),
                   res.last_path.c_str(), res.checkpoint_path.c_str(), res.result_path.c_str());
     }
+  }
+  if (a.report && last) {
+    const std::string path = report::write_report(res.config.out).back();
+    if (!a.quiet) std::printf("report: %s\n", path.c_str());
   }
   if (a.json && last) std::printf("%s\n", res.result.dump().c_str());
   return 0;

@@ -13,7 +13,7 @@ namespace mt::cli {
 // The settings of `mtl train`: the library's TrainConfig and the console's switches.
 struct TrainArgs {
   TrainConfig c;
-  bool json = false, quiet = false;
+  bool json = false, quiet = false, report = false;
   std::string steps_csv;  // mtl train --steps-csv
 };
 // The flags of `mtl train` (mtl sweep takes most of them).
@@ -49,5 +49,6 @@ int cmd_predict(int argc, char** argv);
 int cmd_sweep(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_scale(int argc, char** argv);
+int cmd_report(int argc, char** argv);
 
 }  // namespace mt::cli

@@ -36,6 +36,7 @@ const Command kCommands[] = {
     {"bench", cmd_bench, "measure training/inference speed and memory (one JSON object)"},
     {"scale", cmd_scale, "step cost of uniform, MGDA-UB and MGDA as the number of tasks grows"},
     {"export", cmd_export, "write a trained model as dependency-free C (fp32 or int8), pruned groups removed"},
+    {"report", cmd_report, "an HTML report with plots of a run or a sweep directory"},
 };
 
 void usage(FILE* f) {

@@ -3,6 +3,7 @@
 // the op and the shapes.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "engine/tensor.h"
@@ -79,6 +80,15 @@ Tensor conv2d_naive(const Tensor& x, const Tensor& W, const Tensor& b, Conv2dArg
 // dx [N,C,H,W], dW [O,C,kh,kw], db [O].
 struct Conv2dGrads { Tensor dx, dW, db; };
 Conv2dGrads conv2d_backward_naive(const Tensor& x, const Tensor& W, const Tensor& gy, Conv2dArgs a = {});
+// conv2d picks its kernels by shape (engine/ops_conv.cpp): Columns (im2col +
+// sgemm), Direct (engine/conv_direct.h, stride 1), Flat (engine/conv_flat.h)
+// or Winograd (engine/conv_winograd.h, 3x3 stride 1 padding 1).
+// Tests: force one path for every shape it takes (Direct and Winograd fall
+// back to the columns where they do not apply); Auto restores the choice by shape.
+enum class ConvPath { Auto, Columns, Direct, Flat, Winograd };
+void conv2d_force_path(ConvPath p);
+// The kernels conv2d takes for these shapes, e.g. "flat" or "winograd (dW flat)" (benchmarks, reports).
+std::string conv2d_path_name(const Shape& x, const Shape& w, Conv2dArgs a = {});
 
 // ---- pooling (engine/ops_pool.cpp) -------------------------------------------
 struct Pool2dArgs { int kernel = 2, stride = 0 /* 0 = kernel */, pad = 0; };
@@ -102,5 +112,12 @@ Tensor dropout2d(const Tensor& x, float p, bool training);    // one draw per (s
 // eval: the running statistics. gamma/beta may be undefined (no affine).
 Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
                     Tensor& running_var, bool training, float momentum = 0.1f, float eps = 1e-5f);
+// act(batch_norm2d(x) + residual) in one op: residual undefined (none) or of
+// x's shape, act relu or the identity. The very bits of the composition
+// relu(add(batch_norm2d(...), residual)), forward and backward, in one pass
+// and one tensor (a ResNet block's bn1 + relu and bn2 + shortcut + relu).
+Tensor batch_norm2d_act(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
+                        Tensor& running_var, bool training, float momentum, float eps, const Tensor& residual,
+                        bool relu);
 
 }  // namespace mt

@@ -5,38 +5,235 @@
 //   running_mean = (1 - momentum) running_mean + momentum mean_c
 //   running_var  = (1 - momentum) running_var  + momentum var_c * M / (M - 1)
 // Eval: mean_c, var_c are the running statistics, and y is affine in x.
-// Per-channel sums run in double over a fixed order, one channel per task, so
-// results do not depend on the thread count. The forward saves mean_c and
-// 1/sqrt(var_c + eps) (2C floats) and recomputes xhat in the backward.
+//
+// batch_norm2d_act fuses what follows it in a ResNet block, y = relu(bn(x) + r)
+// with an optional residual r and an optional relu, in one pass with one
+// output: the very bits of the composition relu(add(batch_norm2d(x), r)),
+// forward and backward (the tests hold it to them), without its two extra
+// tensors and passes.
+//
+// Per-channel sums run in double in a fixed order (eight lanes per plane of
+// H x W, the lanes added in a fixed tree, then the plane's tail, the planes in
+// order), one channel per task, so results do not depend on the thread count.
+// The loops are compiled for AVX-512, AVX2 and baseline x86-64
+// (target_clones); the builds do the same IEEE operations per element and lane
+// (no fused multiply-add: -ffp-contract=off), so they give the same bits.
+// The forward saves mean_c, 1/sqrt(var_c + eps) and its scale and shift (4C
+// floats) and the backward recomputes xhat, and relu's mask where there is no
+// residual; with a residual it keeps its output for the mask.
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
 
+#pragma GCC diagnostic ignored "-Wpsabi"  // 32-byte vectors never cross a call: the users inline everything
+
 namespace mt {
 
 namespace {
 
-// Sum over the N planes of channel c (each hw long, C planes apart) of f(x) in double.
-template <class F>
-double channel_sum(const float* x, int N, int C, int c, int64_t hw, F f) {
-  double total = 0;
-  for (int n = 0; n < N; n++) {
-    const float* v = x + ((int64_t)n * C + c) * hw;
-    double a0 = 0, a1 = 0, a2 = 0, a3 = 0;  // four chains: a fixed order, but not one long dependency
-    int64_t i = 0;
-    for (; i + 4 <= hw; i += 4) {
-      a0 += f(v[i]);
-      a1 += f(v[i + 1]);
-      a2 += f(v[i + 2]);
-      a3 += f(v[i + 3]);
-    }
-    for (; i < hw; i++) a0 += f(v[i]);
-    total += (a0 + a1) + (a2 + a3);
+#define MT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define MT_INLINE_BN inline __attribute__((always_inline))
+
+// Eight-lane GCC vectors: one AVX register in the AVX2 and AVX-512 clones, two
+// SSE halves in the baseline build, the same operations per lane in each.
+typedef float f8 __attribute__((vector_size(32)));
+typedef float f4 __attribute__((vector_size(16)));
+typedef double d4 __attribute__((vector_size(32)));
+typedef int32_t i8 __attribute__((vector_size(32)));
+
+MT_INLINE_BN f8 load8(const float* p) {
+  f8 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+MT_INLINE_BN void store8(float* p, f8 v) { std::memcpy(p, &v, sizeof v); }
+
+// Eight double lanes: lanes 0-3 in lo, 4-7 in hi.
+struct Lanes {
+  d4 lo = {0, 0, 0, 0}, hi = {0, 0, 0, 0};
+  MT_INLINE_BN void add(f8 v) {
+    lo += __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3), d4);
+    hi += __builtin_convertvector(__builtin_shufflevector(v, v, 4, 5, 6, 7), d4);
   }
-  return total;
+  MT_INLINE_BN void add_product(f8 u, f8 v) {  // += (double)u * (double)v
+    lo += __builtin_convertvector(__builtin_shufflevector(u, u, 0, 1, 2, 3), d4) *
+          __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3), d4);
+    hi += __builtin_convertvector(__builtin_shufflevector(u, u, 4, 5, 6, 7), d4) *
+          __builtin_convertvector(__builtin_shufflevector(v, v, 4, 5, 6, 7), d4);
+  }
+  // (0+1)+(2+3) + (4+5)+(6+7), plus the scalar tail t
+  MT_INLINE_BN double total(double t) const {
+    return (((lo[0] + lo[1]) + (lo[2] + lo[3])) + ((hi[0] + hi[1]) + (hi[2] + hi[3]))) + t;
+  }
+};
+
+// One channel: its N planes of hw floats, `stride` floats apart.
+struct Planes {
+  int N;
+  int64_t stride, hw;
+};
+
+// sum of x over the planes, and sum of (x - mu)^2 with mu = that sum / M
+MT_CLONES void channel_moments(const float* x, Planes p, double M, double* mean, double* sq_dev) {
+  double total = 0;
+  for (int n = 0; n < p.N; n++) {
+    const float* v = x + n * p.stride;
+    Lanes a;
+    double t = 0;
+    int64_t i = 0;
+    for (; i + 8 <= p.hw; i += 8) a.add(load8(v + i));
+    for (; i < p.hw; i++) t += (double)v[i];
+    total += a.total(t);
+  }
+  const double mu = total / M;
+  const d4 m4 = {mu, mu, mu, mu};
+  total = 0;
+  for (int n = 0; n < p.N; n++) {
+    const float* v = x + n * p.stride;
+    Lanes a;
+    double t = 0;
+    int64_t i = 0;
+    for (; i + 8 <= p.hw; i += 8) {
+      const f8 u = load8(v + i);
+      const d4 dl = __builtin_convertvector(__builtin_shufflevector(u, u, 0, 1, 2, 3), d4) - m4;
+      const d4 dh = __builtin_convertvector(__builtin_shufflevector(u, u, 4, 5, 6, 7), d4) - m4;
+      a.lo += dl * dl;
+      a.hi += dh * dh;
+    }
+    for (; i < p.hw; i++) {
+      const double d = (double)v[i] - mu;
+      t += d * d;
+    }
+    total += a.total(t);
+  }
+  *mean = mu;
+  *sq_dev = total;
+}
+
+// y = x * sc + sh (+ r) (then relu)
+MT_CLONES void channel_apply(const float* __restrict x, const float* __restrict r, float* __restrict y, Planes p,
+                             float sc, float sh, bool relu) {
+  for (int n = 0; n < p.N; n++) {
+    const float* __restrict xn = x + n * p.stride;
+    float* __restrict yn = y + n * p.stride;
+    if (r) {
+      const float* __restrict rn = r + n * p.stride;
+      if (relu)
+        for (int64_t i = 0; i < p.hw; i++) {
+          const float v = (xn[i] * sc + sh) + rn[i];
+          yn[i] = v > 0 ? v : 0.f;
+        }
+      else
+        for (int64_t i = 0; i < p.hw; i++) yn[i] = (xn[i] * sc + sh) + rn[i];
+    } else if (relu) {
+      for (int64_t i = 0; i < p.hw; i++) {
+        const float v = xn[i] * sc + sh;
+        yn[i] = v > 0 ? v : 0.f;
+      }
+    } else {
+      for (int64_t i = 0; i < p.hw; i++) yn[i] = xn[i] * sc + sh;
+    }
+  }
+}
+
+// The backward of one channel. The gradient g reaching the normalisation is
+// dy alone; after a relu, 0.f + dy where the output is > 0 and +0 elsewhere
+// (the composition's relu backward writes its fresh buffer so), the mask read
+// from the saved output y (kMaskY) or, without a residual, recomputed from x as
+// x * sc + sh > 0 (kMaskX: the forward's very operations); after a residual
+// add alone, 0.f + dy (the add's backward adds into a zeroed buffer).
+enum Mask { kNoMask, kMaskY, kMaskX };
+
+struct ChannelGrad {
+  const float* x;
+  const float* y;   // kMaskY
+  const float* dy;
+  float* dr;        // the residual's gradient, or null
+  float* dx;        // or null
+  Planes p;
+  float mu, is, sc, sh;
+  bool fresh_r, fresh_x;  // grad_buffer: write 0.f + v instead of adding
+};
+
+template <int MASK, bool FUSED>
+MT_INLINE_BN float grad1(const ChannelGrad& a, int64_t i) {
+  const float g = a.dy[i];
+  if (MASK == kMaskY) return a.y[i] > 0 ? 0.f + g : 0.f;
+  if (MASK == kMaskX) return a.x[i] * a.sc + a.sh > 0 ? 0.f + g : 0.f;
+  return FUSED ? 0.f + g : g;
+}
+template <int MASK, bool FUSED>
+MT_INLINE_BN f8 grad8(const ChannelGrad& a, int64_t i, f8 x) {
+  const f8 g = load8(a.dy + i);
+  if (MASK == kMaskY) return (f8)((i8)(0.f + g) & (i8)(load8(a.y + i) > 0));  // the bits of 0.f + g, or of +0
+  if (MASK == kMaskX) return (f8)((i8)(0.f + g) & (i8)(x * a.sc + a.sh > 0));
+  return FUSED ? 0.f + g : g;
+}
+
+// sum_g = sum g, sum_gx = sum g * xhat over the channel; dr (+)= g
+template <int MASK, bool FUSED>
+MT_INLINE_BN void grad_sums(const ChannelGrad& a, double* sum_g, double* sum_gx) {
+  double tg = 0, tgx = 0;
+  for (int n = 0; n < a.p.N; n++) {
+    const int64_t off = n * a.p.stride, end = off + a.p.hw;
+    Lanes l, m;
+    double tl = 0, tm = 0;
+    int64_t i = off;
+    for (; i + 8 <= end; i += 8) {
+      const f8 x = load8(a.x + i), g = grad8<MASK, FUSED>(a, i, x);
+      l.add(g);
+      m.add_product(g, (x - a.mu) * a.is);
+      if (a.dr) store8(a.dr + i, a.fresh_r ? 0.f + g : load8(a.dr + i) + g);
+    }
+    for (; i < end; i++) {
+      const float g = grad1<MASK, FUSED>(a, i);
+      tl += (double)g;
+      tm += (double)g * ((a.x[i] - a.mu) * a.is);
+      if (a.dr) a.dr[i] = a.fresh_r ? 0.f + g : a.dr[i] + g;
+    }
+    tg += l.total(tl);
+    tgx += m.total(tm);
+  }
+  *sum_g = tg;
+  *sum_gx = tgx;
+}
+
+// dx (+)= k (g - mg - xhat mgx) in training, k g in eval (y is affine in x)
+template <int MASK, bool FUSED>
+MT_INLINE_BN void grad_input(const ChannelGrad& a, float k, float mg, float mgx, bool training) {
+  for (int n = 0; n < a.p.N; n++) {
+    const int64_t off = n * a.p.stride, end = off + a.p.hw;
+    int64_t i = off;
+    for (; i + 8 <= end; i += 8) {
+      const f8 x = load8(a.x + i), g = grad8<MASK, FUSED>(a, i, x);
+      const f8 v = training ? k * (g - mg - (x - a.mu) * a.is * mgx) : k * g;
+      store8(a.dx + i, a.fresh_x ? 0.f + v : load8(a.dx + i) + v);
+    }
+    for (; i < end; i++) {
+      const float g = grad1<MASK, FUSED>(a, i);
+      const float v = training ? k * (g - mg - (a.x[i] - a.mu) * a.is * mgx) : k * g;
+      a.dx[i] = a.fresh_x ? 0.f + v : a.dx[i] + v;
+    }
+  }
+}
+
+MT_CLONES void channel_grad_sums(const ChannelGrad& a, Mask mask, bool fused, double* sum_g, double* sum_gx) {
+  if (mask == kMaskY) grad_sums<kMaskY, true>(a, sum_g, sum_gx);
+  else if (mask == kMaskX) grad_sums<kMaskX, true>(a, sum_g, sum_gx);
+  else if (fused) grad_sums<kNoMask, true>(a, sum_g, sum_gx);
+  else grad_sums<kNoMask, false>(a, sum_g, sum_gx);
+}
+
+MT_CLONES void channel_grad_input(const ChannelGrad& a, Mask mask, bool fused, float k, float mg, float mgx,
+                                  bool training) {
+  if (mask == kMaskY) grad_input<kMaskY, true>(a, k, mg, mgx, training);
+  else if (mask == kMaskX) grad_input<kMaskX, true>(a, k, mg, mgx, training);
+  else if (fused) grad_input<kNoMask, true>(a, k, mg, mgx, training);
+  else grad_input<kNoMask, false>(a, k, mg, mgx, training);
 }
 
 void check_channel_vector(const Tensor& t, const char* name, int C, const Tensor& x) {
@@ -48,8 +245,9 @@ void check_channel_vector(const Tensor& t, const char* name, int C, const Tensor
 
 }  // namespace
 
-Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
-                    Tensor& running_var, bool training, float momentum, float eps) {
+Tensor batch_norm2d_act(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
+                        Tensor& running_var, bool training, float momentum, float eps, const Tensor& residual,
+                        bool relu) {
   const char* op = "batch_norm2d";
   MT_CHECK(x.defined(), op, "undefined input");
   MT_CHECK(x.dim() == 4, op, "input " + shape_str(x.shape()) + " must be 4-D [N,C,H,W]");
@@ -59,6 +257,9 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, Te
   check_channel_vector(beta, "beta", C, x);
   check_channel_vector(running_mean, "running_mean", C, x);
   check_channel_vector(running_var, "running_var", C, x);
+  if (residual.defined())
+    MT_CHECK(residual.shape() == x.shape(), op,
+          "residual " + shape_str(residual.shape()) + " must have the input's shape " + shape_str(x.shape()));
   MT_CHECK(eps >= 0.f, op, "eps must be >= 0, got " + std::to_string(eps));
   if (training) {
     MT_CHECK(M > 1, op, "training needs more than one value per channel, input " + shape_str(x.shape()));
@@ -68,23 +269,29 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, Te
     MT_CHECK(running_mean.defined() && running_var.defined(), op, "eval mode needs running_mean and running_var");
   }
 
-  Tensor stats = Tensor::empty({2, C});  // row 0: mean_c, row 1: invstd_c = 1/sqrt(var_c + eps)
+  // rows: mean_c, invstd_c = 1/sqrt(var_c + eps), and the forward's y = x * scale_c + shift_c
+  Tensor stats = Tensor::empty({4, C});
   float* mean = stats.data();
   float* invstd = mean + C;
+  float* scale_f = mean + 2 * C;
+  float* shift_f = mean + 3 * C;
   Tensor y = Tensor::empty(x.shape());
   const float* X = x.data();
+  const float* R = residual.defined() ? residual.data() : nullptr;
   float* Y = y.data();
   const float* G = gamma.defined() ? gamma.data() : nullptr;
   const float* B = beta.defined() ? beta.data() : nullptr;
   float* RM = running_mean.defined() ? running_mean.data() : nullptr;
   float* RV = running_var.defined() ? running_var.data() : nullptr;
+  const Planes planes{N, (int64_t)C * hw, hw};
 
   parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
     for (int c = (int)c0; c < (int)c1; c++) {
       double mu, var;
       if (training) {
-        mu = channel_sum(X, N, C, c, hw, [](float v) { return (double)v; }) / (double)M;
-        var = channel_sum(X, N, C, c, hw, [mu](float v) { return (v - mu) * (v - mu); }) / (double)M;
+        double sq;
+        channel_moments(X + c * hw, planes, (double)M, &mu, &sq);
+        var = sq / (double)M;
         if (RM) {
           RM[c] = (float)((1.0 - momentum) * RM[c] + momentum * mu);
           RV[c] = (float)((1.0 - momentum) * RV[c] + momentum * var * (double)M / (double)(M - 1));
@@ -98,63 +305,56 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, Te
       invstd[c] = (float)is;
       // y = x * scale + shift, with scale = gamma * invstd and shift = beta - mean * scale
       const double scale = (G ? G[c] : 1.0) * is;
-      const float sc = (float)scale, sh = (float)((B ? B[c] : 0.0) - mu * scale);
-      for (int n = 0; n < N; n++) {
-        const int64_t off = ((int64_t)n * C + c) * hw;
-        for (int64_t i = 0; i < hw; i++) Y[off + i] = X[off + i] * sc + sh;
-      }
+      scale_f[c] = (float)scale;
+      shift_f[c] = (float)((B ? B[c] : 0.0) - mu * scale);
+      channel_apply(X + c * hw, R ? R + c * hw : nullptr, Y + c * hw, planes, scale_f[c], shift_f[c], relu);
     }
   });
 
-  if (any_requires_grad({&x, &gamma, &beta})) {
-    auto gx = grad_target(x), gg = grad_target(gamma), gb = grad_target(beta);
-    record(y, op, [x, gamma, stats, gx, gg, gb, training, N, C, hw, M](const Tensor& gy) {
-      const float* X = x.data();
-      const float* dY = gy.data();
+  if (any_requires_grad({&x, &gamma, &beta, &residual})) {
+    auto gx = grad_target(x), gg = grad_target(gamma), gb = grad_target(beta), gr = grad_target(residual);
+    // relu's mask: recomputed from x without a residual, else read from the output
+    const Mask mask = !relu ? kNoMask : R ? kMaskY : kMaskX;
+    std::shared_ptr<SavedOutput> saved_y = mask == kMaskY ? std::make_shared<SavedOutput>(y) : nullptr;
+    const bool fused = relu || R;
+    record(y, op, [x, gamma, stats, gx, gg, gb, gr, saved_y, mask, fused, training, C, hw, M, planes](const Tensor& gy) {
       const float* G = gamma.defined() ? gamma.data() : nullptr;
-      const float* mean = stats.data();
-      const float* invstd = mean + C;
-      float* dX = gx ? acc_grad(gx) : nullptr;
+      const float* st = stats.data();
+      bool fresh_x = false, fresh_r = false;
+      ChannelGrad a{};
+      a.x = x.data(), a.y = saved_y ? saved_y->data() : nullptr, a.dy = gy.data(), a.p = planes;
+      a.dx = gx ? grad_buffer(gx, fresh_x) : nullptr, a.dr = gr ? grad_buffer(gr, fresh_r) : nullptr;
+      a.fresh_x = fresh_x, a.fresh_r = fresh_r;
       float* dG = gg ? acc_grad(gg) : nullptr;
       float* dB = gb ? acc_grad(gb) : nullptr;
       parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
         for (int c = (int)c0; c < (int)c1; c++) {
-          const float mu = mean[c], is = invstd[c];
-          // sum_g = sum dY, sum_gx = sum dY * xhat over the channel
-          double sum_g = 0, sum_gx = 0;
-          for (int n = 0; n < N; n++) {
-            const int64_t off = ((int64_t)n * C + c) * hw;
-            double a = 0, b = 0;
-            for (int64_t i = 0; i < hw; i++) {
-              a += dY[off + i];
-              b += (double)dY[off + i] * ((X[off + i] - mu) * is);
-            }
-            sum_g += a;
-            sum_gx += b;
-          }
+          ChannelGrad ac = a;  // channel c's planes
+          const int64_t at = c * hw;
+          ac.x += at, ac.dy += at;
+          if (ac.y) ac.y += at;
+          if (ac.dr) ac.dr += at;
+          if (ac.dx) ac.dx += at;
+          ac.mu = st[c], ac.is = st[C + c], ac.sc = st[2 * C + c], ac.sh = st[3 * C + c];
+          double sum_g, sum_gx;  // over the channel: g, and g * xhat
+          channel_grad_sums(ac, mask, fused, &sum_g, &sum_gx);
           if (dB) dB[c] += (float)sum_g;
           if (dG) dG[c] += (float)sum_gx;
-          if (!dX) continue;
-          const float k = (G ? G[c] : 1.f) * is;  // dy/dxhat * dxhat/dx along the direct path
-          if (training) {
-            // dx = gamma invstd (g - mean(g) - xhat mean(g xhat)): the batch statistics depend on x too
-            const float mg = (float)(sum_g / (double)M), mgx = (float)(sum_gx / (double)M);
-            for (int n = 0; n < N; n++) {
-              const int64_t off = ((int64_t)n * C + c) * hw;
-              for (int64_t i = 0; i < hw; i++)
-                dX[off + i] += k * (dY[off + i] - mg - (X[off + i] - mu) * is * mgx);
-            }
-          } else {  // eval: y is affine in x
-            for (int n = 0; n < N; n++) {
-              const int64_t off = ((int64_t)n * C + c) * hw;
-              for (int64_t i = 0; i < hw; i++) dX[off + i] += k * dY[off + i];
-            }
-          }
+          if (!ac.dx) continue;
+          // dx = gamma invstd (g - mean(g) - xhat mean(g xhat)) in training (the batch
+          // statistics depend on x too); eval: y is affine in x, dx = gamma invstd g.
+          const float k = (G ? G[c] : 1.f) * ac.is;
+          channel_grad_input(ac, mask, fused, k, (float)(sum_g / (double)M), (float)(sum_gx / (double)M), training);
         }
       });
     });
   }
   return y;
+}
+
+Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
+                    Tensor& running_var, bool training, float momentum, float eps) {
+  return batch_norm2d_act(x, gamma, beta, running_mean, running_var, training, momentum, eps, Tensor(), false);
 }
 
 }  // namespace mt

@@ -23,9 +23,14 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
+#include <vector>
 
 #include "engine/autograd.h"
+#include "engine/conv_canvas.h"
 #include "engine/conv_direct.h"
+#include "engine/conv_flat.h"
+#include "engine/conv_winograd.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "engine/workspace.h"
@@ -33,6 +38,8 @@
 namespace mt {
 
 namespace {
+
+ConvPath g_force_path = ConvPath::Auto;  // conv2d_force_path (tests)
 
 struct ConvGeom {
   int N, C, H, W;  // input
@@ -45,33 +52,37 @@ struct ConvGeom {
   bool cols_are_input() const { return kh == 1 && kw == 1 && s == 1 && p == 0; }
 };
 
-ConvGeom conv_geometry(const Tensor& x, const Tensor& W, const Tensor& b, const Conv2dArgs& a) {
+// The geometry of x [N,C,H,W] * W [O,C,kh,kw] (+ bias of shape *bs), checked.
+ConvGeom conv_geometry(const Shape& xs, const Shape& ws, const Shape* bs, const Conv2dArgs& a) {
   const char* op = "conv2d";
-  MT_CHECK(x.defined(), op, "undefined input");
-  MT_CHECK(W.defined(), op, "undefined weight");
-  MT_CHECK(x.dim() == 4, op, "input " + shape_str(x.shape()) + " must be 4-D [N,C,H,W]");
-  MT_CHECK(W.dim() == 4, op, "weight " + shape_str(W.shape()) + " must be 4-D [O,C,kh,kw]");
+  MT_CHECK(xs.size() == 4, op, "input " + shape_str(xs) + " must be 4-D [N,C,H,W]");
+  MT_CHECK(ws.size() == 4, op, "weight " + shape_str(ws) + " must be 4-D [O,C,kh,kw]");
   ConvGeom g;
-  g.N = x.size(0), g.C = x.size(1), g.H = x.size(2), g.W = x.size(3);
-  g.O = W.size(0), g.kh = W.size(2), g.kw = W.size(3);
+  g.N = xs[0], g.C = xs[1], g.H = xs[2], g.W = xs[3];
+  g.O = ws[0], g.kh = ws[2], g.kw = ws[3];
   g.s = a.stride, g.p = a.pad;
-  MT_CHECK(W.size(1) == g.C, op, "input " + shape_str(x.shape()) + " has " + std::to_string(g.C) +
-                                  " channels, weight " + shape_str(W.shape()) + " expects " +
-                                  std::to_string(W.size(1)));
+  MT_CHECK(ws[1] == g.C, op, "input " + shape_str(xs) + " has " + std::to_string(g.C) + " channels, weight " +
+                              shape_str(ws) + " expects " + std::to_string(ws[1]));
   MT_CHECK(g.s >= 1, op, "stride must be >= 1, got " + std::to_string(g.s));
   MT_CHECK(g.p >= 0, op, "padding must be >= 0, got " + std::to_string(g.p));
-  MT_CHECK(g.kh >= 1 && g.kw >= 1 && g.O >= 1, op, "empty weight " + shape_str(W.shape()));
+  MT_CHECK(g.kh >= 1 && g.kw >= 1 && g.O >= 1, op, "empty weight " + shape_str(ws));
   MT_CHECK(g.H + 2 * g.p >= g.kh && g.W + 2 * g.p >= g.kw, op,
         "kernel " + std::to_string(g.kh) + "x" + std::to_string(g.kw) + " is larger than the padded input " +
-            std::to_string(g.H + 2 * g.p) + "x" + std::to_string(g.W + 2 * g.p) + " (input " +
-            shape_str(x.shape()) + ", pad " + std::to_string(g.p) + ")");
-  if (b.defined())
-    MT_CHECK(b.dim() == 1 && b.size(0) == g.O, op,
-          "bias " + shape_str(b.shape()) + " must have shape [" + std::to_string(g.O) + "] for weight " +
-              shape_str(W.shape()));
+            std::to_string(g.H + 2 * g.p) + "x" + std::to_string(g.W + 2 * g.p) + " (input " + shape_str(xs) +
+            ", pad " + std::to_string(g.p) + ")");
+  if (bs)
+    MT_CHECK(bs->size() == 1 && (*bs)[0] == g.O, op,
+          "bias " + shape_str(*bs) + " must have shape [" + std::to_string(g.O) + "] for weight " + shape_str(ws));
   g.Ho = (g.H + 2 * g.p - g.kh) / g.s + 1;
   g.Wo = (g.W + 2 * g.p - g.kw) / g.s + 1;
   return g;
+}
+
+ConvGeom conv_geometry(const Tensor& x, const Tensor& W, const Tensor& b, const Conv2dArgs& a) {
+  MT_CHECK(x.defined(), "conv2d", "undefined input");
+  MT_CHECK(W.defined(), "conv2d", "undefined weight");
+  const Shape bs = b.defined() ? b.shape() : Shape();
+  return conv_geometry(x.shape(), W.shape(), b.defined() ? &bs : nullptr, a);
 }
 
 // The outputs o in [lo, hi) whose input index o*s - p + k falls inside [0, in).
@@ -222,7 +233,9 @@ void copy_padded(const float* src, int planes, int h, int w, const Padded& l, fl
 }
 
 // The direct path handles stride 1 except 1x1 (whose columns are x itself)
-bool direct_path(const ConvGeom& g) { return g.s == 1 && !g.cols_are_input(); }
+bool direct_path(const ConvGeom& g) {
+  return g.s == 1 && !g.cols_are_input() && g_force_path != ConvPath::Columns;
+}
 // and its dX (dy padded by kh-1-p rows) needs p <= kh-1.
 bool direct_dx(const ConvGeom& g) { return direct_path(g) && g.p <= g.kh - 1; }
 
@@ -283,6 +296,245 @@ void direct_dx_sample(const ConvGeom& g, const Padded& dyl, const DxPlan& d, con
     }
 }
 
+// ---- the flat path (engine/conv_canvas.h, engine/conv_flat.h) ---------------
+//
+// Bands of G images on canvases; every pass is a correlation along flattened
+// rows. Bands are the parallel chunks (G depends on the shapes only), dW and
+// db are summed per band and the band partials added in band order.
+
+conv_canvas::Geometry canvas_geometry(const ConvGeom& g) {
+  return {g.N, g.C, g.H, g.W, g.O, g.kh, g.kw, g.s, g.p, g.Ho, g.Wo};
+}
+
+// The canvases address with int32 offsets.
+bool flat_fits(const conv_canvas::Plan& P) {
+  const int64_t limit = int64_t(1) << 30;
+  return P.x_floats < limit && P.dy_floats < limit && (int64_t)P.g.O * conv_flat::round_up(P.Q, 16) < limit;
+}
+
+// Measured (apps/experiments/bench.cpp, conv rows): the flat path wins from 8
+// input and 16 output channels with a kernel larger than 1x1 (ResNet's 3x3
+// convolutions, stride 1 and 2; MultiLeNet's 10 -> 20); im2col + sgemm wins
+// the stems (1 or 3 input channels) and the 1x1 projections.
+bool flat_path(const ConvGeom& g) {
+  if (g_force_path != ConvPath::Auto) return g_force_path == ConvPath::Flat;
+  return g.O >= 16 && g.C >= 8 && g.kh * g.kw > 1;
+}
+
+// Which passes take Winograd's F(2x2, 3x3) (engine/conv_winograd.h); the
+// others the flat path. Measured (apps/experiments/bench.cpp, conv rows): it
+// wins forward and input gradient from 64 channels on images of 8x8 and more,
+// loses below (narrow layers: short products, transforms not amortised; 4x4
+// images: most of a tile grid is padding), and its weight gradient, whose
+// products per band are short, loses everywhere against the flat kernel.
+struct WinogradPasses {
+  bool forward = false, input_grad = false, weight_grad = false;
+  bool all() const { return forward && input_grad && weight_grad; }
+};
+
+WinogradPasses winograd_passes(const ConvGeom& g) {
+  WinogradPasses w;
+  if (!conv_winograd::applies(g.kh, g.kw, g.s, g.p)) return w;
+  if (g_force_path != ConvPath::Auto) {
+    w.forward = w.input_grad = w.weight_grad = g_force_path == ConvPath::Winograd;
+    return w;
+  }
+  w.forward = w.input_grad = g.C >= 64 && g.O >= 64 && g.H >= 8 && g.W >= 8;
+  return w;
+}
+
+conv_winograd::Problem winograd_problem(const ConvGeom& g, const float* x, const float* w) {
+  conv_winograd::Problem p;
+  p.N = g.N, p.C = g.C, p.H = g.H, p.W = g.W, p.O = g.O, p.x = x, p.w = w;
+  return p;
+}
+
+void winograd_forward(const ConvGeom& g, const float* X, const float* Wt, const float* B, float* Y) {
+  conv_winograd::forward(winograd_problem(g, X, Wt), B, Y, false);
+}
+
+void winograd_grad_weight(const ConvGeom& g, const float* X, const float* Wt, const float* dY, float* dW) {
+  conv_winograd::grad_weight(winograd_problem(g, X, Wt), dY, dW);
+}
+
+// dx: the same correlation of dy, the kernel flipped and its channels swapped.
+void winograd_input_grad(const ConvGeom& g, const float* Wt, const float* dY, float* dX, bool fresh) {
+  conv_winograd::Problem q;
+  q.N = g.N, q.C = g.O, q.H = g.Ho, q.W = g.Wo, q.O = g.C, q.x = dY, q.w = Wt, q.flip = true;
+  conv_winograd::forward(q, nullptr, dX, !fresh);
+}
+
+// db[o] += sum of dy over samples and positions (in double, samples in order).
+void sum_planes(const ConvGeom& g, const float* dY, float* db) {
+  const int64_t plane = (int64_t)g.Ho * g.Wo;
+  parallel_for(g.O, 1, [&](int64_t o0, int64_t o1) {
+    for (int64_t o = o0; o < o1; o++) {
+      double acc = 0;
+      for (int n = 0; n < g.N; n++) acc += sum_double(dY + ((int64_t)n * g.O + o) * plane, plane);
+      db[o] += (float)acc;
+    }
+  });
+}
+
+void flat_forward(const ConvGeom& g, const conv_canvas::Plan& P, const float* X, const float* Wt, const float* B,
+                  float* Y) {
+  const int T = (int)g.K();
+  float* w = scratch<float>(kScratchSetup, conv_flat::packed_size(g.O, T));
+  conv_flat::pack_weights(g.O, T, [&](int o, int t) { return Wt[(int64_t)o * T + t]; }, w);
+  const int64_t Qr = conv_flat::round_up(P.Q, conv_flat::kLanes), bands = (g.N + P.G - 1) / P.G;
+  const int64_t xs = (int64_t)g.C * g.H * g.W, ys = (int64_t)g.O * g.Ho * g.Wo;
+  parallel_for(bands, 1, [&](int64_t b0, int64_t b1) {
+    float* canvas = scratch<float>(kScratchCols, P.x_floats);
+    float* out = scratch<float>(kScratchDx, g.O * Qr);
+    for (int64_t band = b0; band < b1; band++) {
+      const int64_t n0 = band * P.G;
+      const int images = (int)std::min<int64_t>(P.G, g.N - n0);
+      conv_canvas::stage_x(P, X + n0 * xs, images, canvas);
+      conv_flat::Correlate k;
+      k.O = g.O, k.T = T, k.in = canvas, k.taps = P.taps.data(), k.w = w, k.out = out, k.out_plane = Qr, k.Q = P.Q;
+      conv_flat::correlate(k);
+      conv_canvas::store_y(P, out, Qr, B, images, Y + n0 * ys);
+    }
+  });
+}
+
+// Channels per parallel task of the backward (a multiple of the kernels' blocks).
+constexpr int kFlatGroup = 16;
+
+void flat_backward(const ConvGeom& g, const float* X, const float* Wt, const float* dY, float* dX, bool dx_fresh,
+                   float* dW, float* db) {
+  const conv_canvas::Geometry cg = canvas_geometry(g);
+  const conv_canvas::Plan P = conv_canvas::make_plan(cg, conv_canvas::images_per_band(cg, 1024));
+  const int T = (int)g.K(), O = g.O, C = g.C;
+  const int64_t bands = (g.N + P.G - 1) / P.G;
+  const int64_t xs = (int64_t)C * g.H * g.W, ys = (int64_t)O * g.Ho * g.Wo;
+  // The input gradient's weights, phase by phase, and the largest of its grids.
+  std::vector<int64_t> wdx_at(P.dx.size() + 1, 0);
+  int64_t dx_grid = 0;
+  for (size_t i = 0; i < P.dx.size(); i++) {
+    wdx_at[i + 1] = wdx_at[i] + (dX ? conv_flat::packed_size(C, (int)P.dx[i].taps.size()) : 0);
+    dx_grid = std::max(dx_grid, conv_flat::round_up(P.dx[i].Q, conv_flat::kLanes));
+  }
+  // Shared by the workers, on this thread's scratch: the weights of dx, the
+  // per-band partials of db (double) and dW.
+  float* wdx = scratch<float>(kScratchSetup, std::max<int64_t>(1, wdx_at.back()));
+  char* part = scratch<char>(kScratchPartials, bands * O * (sizeof(double) + sizeof(float) * T));
+  double* db_part = reinterpret_cast<double*>(part);
+  float* dW_part = reinterpret_cast<float*>(part + bands * O * sizeof(double));
+  if (dX)
+    for (size_t i = 0; i < P.dx.size(); i++) {
+      const conv_canvas::DxPhase& ph = P.dx[i];
+      const int64_t plane = (int64_t)g.kh * g.kw;
+      conv_flat::pack_weights(C, (int)ph.taps.size(), [&](int c, int t) { return Wt[ph.weight[t] + c * plane]; },
+                              wdx + wdx_at[i]);
+    }
+
+  // One band's canvases and db; its dW rows [o0, o1); its dx channels [c0, c1)
+  // (in groups, through `out`). Every dW and dx element is computed the same
+  // way whichever of the two schedules below runs it.
+  auto stage = [&](int64_t band, float* xcb, float* dycb) {
+    const int64_t n0 = band * P.G;
+    const int images = (int)std::min<int64_t>(P.G, g.N - n0);
+    conv_canvas::stage_dy(P, dY + n0 * ys, images, dycb);
+    if (dW) conv_canvas::stage_x(P, X + n0 * xs, images, xcb);
+    if (db) {
+      const int64_t plane = (int64_t)g.Ho * g.Wo;
+      for (int o = 0; o < O; o++) {
+        double acc = 0;
+        for (int b = 0; b < images; b++) acc += sum_double(dY + (n0 + b) * ys + o * plane, plane);
+        db_part[band * O + o] = acc;
+      }
+    }
+  };
+  auto weight_grad = [&](int64_t band, int o0, int o1, const float* xcb, const float* dycb) {
+    conv_flat::GradWeight k;
+    k.O = o1 - o0, k.T = T, k.in = xcb, k.taps = P.taps.data();
+    k.dy = dycb + o0 * P.dy_plane + P.dy_grid, k.dy_plane = P.dy_plane, k.Q = P.Q;
+    k.dw = dW_part + (band * O + o0) * T;
+    conv_flat::grad_weight(k);
+  };
+  auto input_grad = [&](int64_t band, int c0, int c1, const float* dycb, float* out) {
+    const int64_t n0 = band * P.G;
+    const int images = (int)std::min<int64_t>(P.G, g.N - n0);
+    for (int cg0 = c0; cg0 < c1; cg0 += kFlatGroup) {
+      const int cg1 = std::min(c1, cg0 + kFlatGroup);
+      for (size_t f = 0; f < P.dx.size(); f++) {
+        const conv_canvas::DxPhase& ph = P.dx[f];
+        if (ph.taps.empty()) {
+          conv_canvas::store_dx(P, ph, nullptr, 0, images, cg0, cg1, dx_fresh, dX + n0 * xs);
+          continue;
+        }
+        const int64_t grid = conv_flat::round_up(ph.Q, conv_flat::kLanes);
+        conv_flat::Correlate k;
+        k.O = cg1 - cg0, k.T = (int)ph.taps.size(), k.in = dycb, k.taps = ph.taps.data();
+        k.w = wdx + wdx_at[f] + (int64_t)cg0 * k.T, k.out = out, k.out_plane = grid, k.Q = ph.Q;
+        conv_flat::correlate(k);
+        conv_canvas::store_dx(P, ph, out, grid, images, cg0, cg1, dx_fresh, dX + n0 * xs);
+      }
+    }
+  };
+
+  if (bands >= 8) {
+    // Many bands: each worker takes whole bands, its canvases staying in its cache.
+    parallel_for(bands, 1, [&](int64_t b0, int64_t b1) {
+      float* xcb = dW ? scratch<float>(kScratchCols, P.x_floats) : nullptr;
+      float* dycb = scratch<float>(kScratchColGrad, P.dy_floats);
+      float* out = dX ? scratch<float>(kScratchDx, kFlatGroup * dx_grid) : nullptr;
+      for (int64_t band = b0; band < b1; band++) {
+        stage(band, xcb, dycb);
+        if (dW) weight_grad(band, 0, O, xcb, dycb);
+        if (dX) input_grad(band, 0, C, dycb, out);
+      }
+    });
+  } else {
+    // Few bands (small images, many to a band): every band staged first, then
+    // the work split by band and group of channels.
+    float* xc = dW ? scratch<float>(kScratchCols, bands * P.x_floats) : nullptr;
+    float* dyc = scratch<float>(kScratchColGrad, bands * P.dy_floats);
+    parallel_for(bands, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t band = b0; band < b1; band++)
+        stage(band, xc ? xc + band * P.x_floats : nullptr, dyc + band * P.dy_floats);
+    });
+    if (dW) {
+      const int64_t groups = (O + kFlatGroup - 1) / kFlatGroup;
+      parallel_for(bands * groups, 1, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; i++) {
+          const int64_t band = i / groups;
+          const int o0 = (int)(i % groups) * kFlatGroup;
+          weight_grad(band, o0, std::min(O, o0 + kFlatGroup), xc + band * P.x_floats, dyc + band * P.dy_floats);
+        }
+      });
+    }
+    if (dX) {
+      const int64_t groups = (C + kFlatGroup - 1) / kFlatGroup;
+      parallel_for(bands * groups, 1, [&](int64_t i0, int64_t i1) {
+        float* out = scratch<float>(kScratchDx, kFlatGroup * dx_grid);
+        for (int64_t i = i0; i < i1; i++) {
+          const int64_t band = i / groups;
+          const int c0 = (int)(i % groups) * kFlatGroup;
+          input_grad(band, c0, std::min(C, c0 + kFlatGroup), dyc + band * P.dy_floats, out);
+        }
+      });
+    }
+  }
+
+  // The band partials, added in band order.
+  if (dW)
+    parallel_for((int64_t)O * T, 4096, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; i++) {
+        double acc = 0;
+        for (int64_t b = 0; b < bands; b++) acc += dW_part[b * O * T + i];
+        dW[i] += (float)acc;
+      }
+    });
+  if (db)
+    for (int o = 0; o < O; o++) {
+      double acc = 0;
+      for (int64_t b = 0; b < bands; b++) acc += db_part[b * O + o];
+      db[o] += (float)acc;
+    }
+}
+
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& W, const Tensor& b, Conv2dArgs a) {
@@ -294,6 +546,36 @@ Tensor conv2d(const Tensor& x, const Tensor& W, const Tensor& b, Conv2dArgs a) {
   const float* B = b.defined() ? b.data() : nullptr;
   float* Y = y.data();
   const int64_t xs = (int64_t)g.C * g.H * g.W;  // floats per input sample
+
+  const WinogradPasses wino = winograd_passes(g);
+  std::shared_ptr<const conv_canvas::Plan> plan;
+  if (flat_path(g) && !wino.all()) {
+    const conv_canvas::Geometry cg = canvas_geometry(g);
+    auto P = std::make_shared<conv_canvas::Plan>(conv_canvas::make_plan(cg, conv_canvas::images_per_band(cg)));
+    if (flat_fits(*P)) plan = P;
+  }
+  if (plan || wino.all()) {
+    if (wino.forward) winograd_forward(g, X, Wt, B, Y);
+    else flat_forward(g, *plan, X, Wt, B, Y);
+    if (any_requires_grad({&x, &W, &b})) {
+      auto gx = grad_target(x), gw = grad_target(W), gb = grad_target(b);
+      record(y, "conv2d", [=](const Tensor& gy) {
+        const float* dY = gy.data();
+        bool dx_fresh = false;
+        float* dX = gx ? grad_buffer(gx, dx_fresh) : nullptr;
+        float* dW = gw ? acc_grad(gw) : nullptr;
+        float* db = gb ? acc_grad(gb) : nullptr;
+        if (wino.all()) {
+          if (db) sum_planes(g, dY, db);
+          if (dW) winograd_grad_weight(g, x.data(), W.data(), dY, dW);
+        } else {
+          flat_backward(g, x.data(), W.data(), dY, wino.input_grad ? nullptr : dX, dx_fresh, dW, db);
+        }
+        if (dX && wino.input_grad) winograd_input_grad(g, W.data(), dY, dX, dx_fresh);
+      });
+    }
+    return y;
+  }
 
   if (direct_path(g)) {
     bool copy;
@@ -448,6 +730,21 @@ Tensor conv2d(const Tensor& x, const Tensor& W, const Tensor& b, Conv2dArgs a) {
     });
   }
   return y;
+}
+
+void conv2d_force_path(ConvPath p) { g_force_path = p; }
+
+std::string conv2d_path_name(const Shape& x, const Shape& w, Conv2dArgs a) {
+  const ConvGeom g = conv_geometry(x, w, nullptr, a);
+  const WinogradPasses wino = winograd_passes(g);
+  if (wino.all()) return "winograd";
+  bool fits = false;
+  if (flat_path(g)) {
+    const conv_canvas::Geometry cg = canvas_geometry(g);
+    fits = flat_fits(conv_canvas::make_plan(cg, conv_canvas::images_per_band(cg)));
+  }
+  if (fits) return wino.forward ? "winograd (dW flat)" : "flat";
+  return direct_path(g) ? "direct" : "columns";
 }
 
 }  // namespace mt

@@ -17,12 +17,16 @@ namespace mt {
 
 // Slot numbers in use, one per role, so nested uses within one op never collide.
 enum ScratchSlot : int {
-  kScratchCols = 0,      // im2col columns, or the padded input of the direct conv
-  kScratchColGrad = 1,   // the padded dy of the direct conv (conv backward)
+  kScratchCols = 0,      // im2col columns, the padded input of the direct conv, a flat or Winograd input canvas
+  kScratchColGrad = 1,   // the padded dy of the direct conv, the flat path's dy canvas (conv backward);
+                         // Winograd's transformed input V
   kScratchPartials = 2,  // per-chunk partial sums, on the calling thread
   kScratchSetup = 3,     // per-call tables shared by the workers (conv taps, flipped weights), calling thread
-  kScratchDx = 4,        // conv backward's dx work: the direct path's shifted dx, or dL/dcolumns before col2im
-  kScratchSlots = 5
+  kScratchDx = 4,        // conv backward's dx work (the direct path's shifted dx, or dL/dcolumns before col2im);
+                         // a flat correlation's output grid; Winograd's transformed outputs M (or dM)
+  kScratchTiles = 5,     // Winograd: the output's (or dy's) tile phases
+  kScratchTileGrad = 6,  // Winograd: a band's transformed weight gradient
+  kScratchSlots = 7
 };
 
 // At least `bytes` bytes of this thread's slot `slot`, 64-byte aligned.

@@ -29,6 +29,10 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   return batch_norm2d(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
 }
 
+Tensor BatchNorm2d::forward_act(const Tensor& x, const Tensor& residual, bool relu) {
+  return batch_norm2d_act(x, weight, bias, running_mean, running_var, is_training(), momentum, eps, residual, relu);
+}
+
 std::string BatchNorm2d::describe() const {
   return "BatchNorm2d(" + std::to_string(num_features) + ", momentum=" + std::to_string(momentum) +
          ", eps=" + std::to_string(eps) + ")";

@@ -32,9 +32,9 @@ ResidualBlock::ResidualBlock(int in, int out, int s) : in_channels(in), out_chan
 Tensor ResidualBlock::forward(const Tensor& x) {
   MT_CHECK(x.dim() == 4 && x.size(1) == in_channels, "ResidualBlock",
         "expected input [N, " + std::to_string(in_channels) + ", H, W], got " + shape_str(x.shape()));
-  Tensor h = relu(bn1->forward(conv1->forward(x)));
-  h = bn2->forward(conv2->forward(h));
-  return relu(add(h, downsample ? downsample->forward(x) : x));
+  // relu(bn1(conv1 x)) and relu(bn2(conv2 h) + shortcut), each one fused op (the composition's very bits)
+  Tensor h = bn1->forward_act(conv1->forward(x), Tensor(), true);
+  return bn2->forward_act(conv2->forward(h), downsample ? downsample->forward(x) : x, true);
 }
 
 std::string ResidualBlock::describe() const {

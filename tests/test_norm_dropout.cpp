@@ -216,6 +216,60 @@ TEST_CASE("batch_norm2d errors name the op and the shapes") {
               {"batch_norm2d", "more than one value per channel"});
   check_error([&] { batch_norm2d(x, Tensor(), Tensor(), none, none, false); },
               {"batch_norm2d", "eval mode needs running_mean and running_var"});
+  check_error([&] { batch_norm2d_act(x, Tensor(), Tensor(), rm, rv, true, 0.1f, 1e-5f, Tensor::zeros({2, 3, 4, 5}), true); },
+              {"batch_norm2d", "residual [2,3,4,5]", "[2,3,4,4]"});
+}
+
+// The fused op against relu(add(batch_norm2d(x), r)): forward, every gradient
+// and the running statistics, bit for bit; planes of 1, 7, 16, 49 and 50 values
+// (the eight-lane loops' tails), train and eval, with and without either part.
+TEST_CASE("batch_norm2d_act gives the bits of relu(add(batch_norm2d(x), r))") {
+  using mt::testing::same_bits;
+  Rng rng(9);
+  for (int hw : {1, 7, 16, 49, 50})
+    for (int variant = 0; variant < 8; variant++) {
+      const bool relu_on = variant & 1, res_on = variant & 2, training = !(variant & 4);
+      INFO("plane " << hw << " relu " << relu_on << " residual " << res_on << " training " << training);
+      const Shape shape = {3, 4, 1, hw};
+      Tensor x0 = Tensor::uniform(shape, -2, 2, rng), r0 = Tensor::uniform(shape, -1, 1, rng);
+      Tensor g0 = Tensor::uniform({4}, 0.5f, 1.5f, rng), b0 = Tensor::uniform({4}, -0.5f, 0.5f, rng);
+      Tensor up = Tensor::uniform(shape, -1, 1, rng);
+      Tensor rm0 = Tensor::uniform({4}, -0.5f, 0.5f, rng), rv0 = Tensor::uniform({4}, 0.5f, 1.5f, rng);
+      auto run = [&](bool fused) {
+        Tensor x = x0.clone().requires_grad_(), r = r0.clone().requires_grad_();
+        Tensor g = g0.clone().requires_grad_(), b = b0.clone().requires_grad_();
+        Tensor rm = rm0.clone(), rv = rv0.clone();
+        Tensor y;
+        if (fused) {
+          y = batch_norm2d_act(x, g, b, rm, rv, training, 0.1f, 1e-5f, res_on ? r : Tensor(), relu_on);
+        } else {
+          y = batch_norm2d(x, g, b, rm, rv, training, 0.1f, 1e-5f);
+          if (res_on) y = add(y, r);
+          if (relu_on) y = relu(y);
+        }
+        backward(y, up);
+        std::vector<Tensor> out = {y.detach(), x.grad(), g.grad(), b.grad(), rm, rv};
+        if (res_on) out.push_back(r.grad());
+        return out;
+      };
+      const std::vector<Tensor> fused = run(true), plain = run(false);
+      for (size_t i = 0; i < fused.size(); i++) {
+        INFO("result " << i);
+        CHECK(same_bits(fused[i], plain[i]));
+      }
+    }
+}
+
+TEST_CASE("batch_norm2d_act gradients match finite differences") {
+  Rng rng(10);
+  Tensor rm = Tensor::uniform({3}, -0.5f, 0.5f, rng), rv = Tensor::uniform({3}, 0.5f, 1.5f, rng);
+  // inputs kept away from the relu's kink: the residual shifts most sums far from 0
+  for (bool training : {true, false})
+    gradcheck(
+        [&](const std::vector<Tensor>& t) {
+          return batch_norm2d_act(t[0], t[1], t[2], rm, rv, training, 0.1f, 1e-5f, t[3], true);
+        },
+        {param({3, 3, 2, 3}, rng, -2, 2), param({3}, rng, 0.5f, 1.5f), param({3}, rng), param({3, 3, 2, 3}, rng, 1, 3)});
 }
 
 }  // TEST_SUITE

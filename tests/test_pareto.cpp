@@ -1,13 +1,8 @@
-// Pareto tools tests: non-domination, exact hypervolume, SVG front plot.
+// Pareto tools tests: non-domination, exact hypervolume (the front plot: tests/test_report.cpp).
 #include <doctest/doctest.h>
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <cstdio>
-#include <fstream>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -37,19 +32,6 @@ double inclusion_exclusion(const Points& pts, const std::vector<double>& r) {
     total += (bits % 2 ? 1.0 : -1.0) * vol;
   }
   return total;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-int count_of(const std::string& s, const std::string& needle) {
-  int c = 0;
-  for (std::size_t p = s.find(needle); p != std::string::npos; p = s.find(needle, p + 1)) ++c;
-  return c;
 }
 
 }  // namespace
@@ -115,44 +97,4 @@ TEST_CASE("hypervolume: bad input") {
                        "hypervolume: exact only in 2 or 3 dimensions, got 1", mt::Error);
   CHECK_THROWS_WITH_AS(mt::hypervolume({{1, 1}, {1, 1, 1}}, {2, 2}),
                        "hypervolume: point 1 has 3 objectives, reference has 2", mt::Error);
-}
-
-TEST_CASE("write_front_svg: 2-D and 3-D plots") {
-  const std::string dir = "/tmp";
-  const std::string p2 = dir + "/test_pareto_" + std::to_string(::getpid()) + "_2d.svg";
-  const std::string p3 = dir + "/test_pareto_" + std::to_string(::getpid()) + "_3d.svg";
-
-  const Points pts2 = {{1, 3}, {2, 2}, {3, 1}, {3, 3}, {2.5, 2.5}};
-  mt::write_front_svg(p2, pts2, mt::non_dominated(pts2), {"loss task 1", "loss <task 2>"},
-                      "Front & test");
-  const std::string s2 = slurp(p2);
-  CHECK(s2.rfind("<svg", 0) == 0);
-  CHECK(count_of(s2, "<circle") == 5);
-  CHECK(count_of(s2, "<path") == 1);  // the step line
-  CHECK(s2.find("loss &lt;task 2&gt;") != std::string::npos);
-  CHECK(s2.find("Front &amp; test") != std::string::npos);
-  CHECK(s2.find("</svg>") != std::string::npos);
-  std::ifstream tmp2(p2 + ".tmp." + std::to_string(::getpid()));
-  CHECK(!tmp2.good());  // temporary renamed away
-
-  const Points pts3 = {{0.1, 0.9, 0.5}, {0.5, 0.5, 0.2}, {0.9, 0.1, 0.9}, {0.9, 0.9, 0.9}};
-  mt::write_front_svg(p3, pts3, mt::non_dominated(pts3), {"sparsity", "task 1", "task 2"},
-                      "3 objectives");
-  const std::string s3 = slurp(p3);
-  CHECK(s3.rfind("<svg", 0) == 0);
-  CHECK(count_of(s3, "<circle") == 4);
-  CHECK(s3.find("linearGradient") != std::string::npos);
-
-  // the empty set still makes a valid (empty) plot
-  mt::write_front_svg(p2, {}, {}, {}, "empty");
-  CHECK(count_of(slurp(p2), "<circle") == 0);
-
-  CHECK_THROWS_WITH_AS(mt::write_front_svg(p2, pts2, {true}, {}, "x"),
-                       "write_front_svg: 5 points but 1 flags", mt::Error);
-  CHECK_THROWS_AS(mt::write_front_svg(p2, {{1, 2, 3, 4}}, {true}, {}, "x"), mt::Error);
-  CHECK_THROWS_AS(mt::write_front_svg("/nonexistent_dir_xyz/front.svg", pts2,
-                                      mt::non_dominated(pts2), {}, "x"),
-                  mt::Error);
-  std::remove(p2.c_str());
-  std::remove(p3.c_str());
 }

@@ -1,7 +1,9 @@
 #include "apps/experiments/bench.h"
 
 #include <sys/resource.h>
+#include <time.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 
@@ -16,6 +18,7 @@
 #include "mtl/methods/chebyshev_al.h"
 #include "mtl/methods/method.h"
 #include "mtl/models/model.h"
+#include "mtl/models/resnet.h"
 #include "optim/adam.h"
 #include "optim/sgd.h"
 
@@ -80,7 +83,157 @@ double train_throughput(const std::string& arch, const std::string& method_name,
   for (int i = 0; i < cfg.steps; i++) step(cfg.warmup_steps + i);
   return (double)cfg.steps * cfg.batch / seconds_since(t0);
 }
+double cpu_seconds() {  // this process, every thread
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n == 0 ? 0.0 : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// The convolutions of ResNet-18 (mtl/models/resnet.h) for an input C x size x size:
+// x [64, C, H, H], weight [O, C, k, k], stride, pad, and how many the trunk has.
+struct ConvLayer {
+  std::string name;
+  int C, H, O, k, s, p, count;
+};
+
+std::vector<ConvLayer> resnet18_convs(int channels, int size, int width) {
+  std::vector<ConvLayer> v;
+  const int s0 = resnet_stem_stride(size, size);
+  int h = (size + 2 - 3) / s0 + 1;
+  v.push_back({"stem", channels, size, width, 3, s0, 1, 1});
+  int c = width;
+  for (int stage = 0; stage < 4; stage++) {
+    const int o = stage == 0 ? width : 2 * c, s = stage == 0 ? 1 : 2, ho = (h + 2 - 3) / s + 1;
+    const std::string at = "layer" + std::to_string(stage + 1);
+    if (s == 2) {
+      v.push_back({at + ".0.conv1", c, h, o, 3, 2, 1, 1});
+      v.push_back({at + ".0.downsample", c, h, o, 1, 2, 0, 1});
+      v.push_back({at + " conv (3 of them)", o, ho, o, 3, 1, 1, 3});
+    } else {
+      v.push_back({at + " conv (4 of them)", o, ho, o, 3, 1, 1, 4});
+    }
+    c = o, h = ho;
+  }
+  return v;
+}
+
+// Forward, input-gradient and weight-gradient GFLOP/s of one convolution at
+// batch 64 on one thread: the least process CPU time of `reps` runs of each
+// (other jobs on the machine only ever add to it); the gradients by difference.
+nlohmann::json conv_layer_rates(const ConvLayer& l, int reps) {
+  Rng r(5);
+  Conv2dArgs a;
+  a.stride = l.s, a.pad = l.p;
+  const int Ho = (l.H + 2 * l.p - l.k) / l.s + 1, N = 64;
+  Tensor x = Tensor::uniform({N, l.C, l.H, l.H}, -1, 1, r), w = Tensor::uniform({l.O, l.C, l.k, l.k}, -0.1f, 0.1f, r);
+  Tensor gy = Tensor::uniform({N, l.O, Ho, Ho}, -1, 1, r);
+  const double flop = 2.0 * N * l.O * l.C * l.k * l.k * Ho * Ho;
+  auto least = [&](const std::function<void()>& f) {
+    double best = 1e30;
+    for (int i = 0; i < reps; i++) {
+      const double t0 = cpu_seconds();
+      f();
+      best = std::min(best, cpu_seconds() - t0);
+    }
+    return best;
+  };
+  const double fwd = least([&] {
+    NoGrad ng;
+    conv2d(x, w, Tensor(), a);
+  });
+  w.requires_grad_();
+  const double with_dw = least([&] {
+    backward(conv2d(x, w, Tensor(), a), gy);
+    w.zero_grad();
+  });
+  x.requires_grad_();
+  const double with_dx = least([&] {
+    backward(conv2d(x, w, Tensor(), a), gy);
+    w.zero_grad();
+    x.zero_grad();
+  });
+  // the passes by difference: forward + dW, then + dX
+  const double dw = std::max(with_dw - fwd, 1e-9), dx = std::max(with_dx - with_dw, 1e-9);
+  nlohmann::json j;
+  j["layer"] = l.name;
+  j["shape"] = "x [64," + std::to_string(l.C) + "," + std::to_string(l.H) + "," + std::to_string(l.H) + "] w [" +
+               std::to_string(l.O) + "," + std::to_string(l.C) + "," + std::to_string(l.k) + "," +
+               std::to_string(l.k) + "] stride " + std::to_string(l.s);
+  j["kernels"] = conv2d_path_name({N, l.C, l.H, l.H}, {l.O, l.C, l.k, l.k}, a);
+  j["count"] = l.count;
+  j["forward_gflops"] = flop / fwd / 1e9;
+  j["input_grad_gflops"] = flop / dx / 1e9;
+  j["weight_grad_gflops"] = flop / dw / 1e9;
+  return j;
+}
+
 }  // namespace
+
+const ResNetBenchCase kResNetBenchCases[2] = {{"56x56x1_w16", 1, 56, 16}, {"64x64x3_w32", 3, 64, 32}};
+
+double resnet18_train_flops_per_sample(int channels, int size, int width, int tasks) {
+  double fwd = 0, stem = 0;
+  for (const ConvLayer& l : resnet18_convs(channels, size, width)) {
+    const int Ho = (l.H + 2 * l.p - l.k) / l.s + 1;
+    const double macs = (double)l.O * l.C * l.k * l.k * Ho * Ho * l.count;
+    fwd += macs;
+    if (l.name == "stem") stem = macs;
+  }
+  fwd += (double)tasks * 8 * width;  // the heads: Linear(8w -> 1)
+  return 2 * (fwd + fwd + (fwd - stem));
+}
+
+ResNetBenchRow resnet18_train_throughput(const ResNetBenchCase& c, int K, const std::string& method_name, int warmup,
+                                         int steps) {
+  manual_seed(1);
+  std::vector<std::string> names;
+  for (int t = 0; t < K; t++) names.push_back("t" + std::to_string(t));
+  const std::vector<Task> tasks = make_tasks(names, std::vector<int>(K, 2), std::vector<bool>(K, true));
+  auto model = make_model(c.width == 16 ? "resnet18" : "resnet18-w" + std::to_string(c.width), tasks,
+                          {c.channels, c.size, c.size});
+  std::unique_ptr<Method> method = make_method(method_name, K, {});
+  SGD opt(model->named_parameters(), 0.01, 0.9);
+  model->train();
+  const int batch = 64;
+  Rng rng(2);
+  std::vector<Tensor> xs;
+  std::vector<Targets> ys;
+  for (int i = 0; i < warmup + steps; i++) {
+    xs.push_back(Tensor::randn({batch, c.channels, c.size, c.size}, rng));
+    Targets y;
+    for (int t = 0; t < K; t++) {
+      std::vector<int32_t> label(batch);
+      for (auto& v : label) v = (int32_t)rng.below(2);
+      y.push_back(TaskTarget(std::move(label)));
+    }
+    ys.push_back(y);
+  }
+  std::vector<double> wall, cpu;
+  for (int i = 0; i < warmup + steps; i++) {
+    const auto t0 = Clock::now();
+    const double c0 = cpu_seconds();
+    opt.zero_grad();
+    method->compute_gradients(*model, xs[(size_t)i], ys[(size_t)i]);
+    opt.step();
+    method->after_step();
+    if (i < warmup) continue;
+    wall.push_back(seconds_since(t0));
+    cpu.push_back(cpu_seconds() - c0);
+  }
+  ResNetBenchRow row;
+  row.tasks = K;
+  row.method = method_name;
+  row.step_s = median(wall);
+  row.cpu_s = median(cpu);
+  row.samples_per_s = batch / row.step_s;
+  return row;
+}
 
 double peak_rss_mb() {
   struct rusage u;
@@ -92,9 +245,13 @@ double sgemm_gflops(int n, int reps) {
   Rng r(3);
   Tensor a = Tensor::randn({n, n}, r), b = Tensor::randn({n, n}, r), c = Tensor::zeros({n, n});
   gemm(false, false, n, n, n, a.data(), b.data(), 0.f, c.data());  // warm-up
-  auto t0 = Clock::now();
-  for (int i = 0; i < reps; i++) gemm(false, false, n, n, n, a.data(), b.data(), 0.f, c.data());
-  return 2.0 * n * n * n * reps / seconds_since(t0) / 1e9;
+  double best = 1e30;  // the fastest product: other jobs on the machine only ever add time
+  for (int i = 0; i < reps; i++) {
+    const auto t0 = Clock::now();
+    gemm(false, false, n, n, n, a.data(), b.data(), 0.f, c.data());
+    best = std::min(best, seconds_since(t0));
+  }
+  return 2.0 * n * n * n / best / 1e9;
 }
 
 double multilenet_train_flops_per_sample(int tasks) {
@@ -133,24 +290,26 @@ nlohmann::json run_bench(const BenchConfig& cfg) {
   }
 
   // Inference: batch 1 latency and batch-256 throughput, eval mode, no tape.
-  manual_seed(1);
-  auto model = make_model("multilenet", {{"left", 10}, {"right", 10}}, {1, 28, 28});
-  model->eval();
-  NoGrad no_grad;
-  Tensor one = narrow(data.x[0], 0, 0, 1);
-  auto infer = [&](const Tensor& x) {
-    Tensor z = model->shared(x);
-    for (int t = 0; t < 2; t++) model->head(t, z, x);
-  };
-  for (int i = 0; i < 50; i++) infer(one);
-  auto t0 = Clock::now();
-  for (int i = 0; i < cfg.latency_iters; i++) infer(one);
-  j["inference"]["batch1_latency_us"] = seconds_since(t0) / cfg.latency_iters * 1e6;
-  for (int i = 0; i < 3; i++) infer(data.x[0]);
-  t0 = Clock::now();
-  const int reps = 40;
-  for (int i = 0; i < reps; i++) infer(data.x[i % data.x.size()]);
-  j["inference"]["batch256_images_per_s"] = reps * (double)cfg.batch / seconds_since(t0);
+  {
+    manual_seed(1);
+    auto model = make_model("multilenet", {{"left", 10}, {"right", 10}}, {1, 28, 28});
+    model->eval();
+    NoGrad no_grad;
+    Tensor one = narrow(data.x[0], 0, 0, 1);
+    auto infer = [&](const Tensor& x) {
+      Tensor z = model->shared(x);
+      for (int t = 0; t < 2; t++) model->head(t, z, x);
+    };
+    for (int i = 0; i < 50; i++) infer(one);
+    auto t0 = Clock::now();
+    for (int i = 0; i < cfg.latency_iters; i++) infer(one);
+    j["inference"]["batch1_latency_us"] = seconds_since(t0) / cfg.latency_iters * 1e6;
+    for (int i = 0; i < 3; i++) infer(data.x[0]);
+    t0 = Clock::now();
+    const int reps = 40;
+    for (int i = 0; i < reps; i++) infer(data.x[i % data.x.size()]);
+    j["inference"]["batch256_images_per_s"] = reps * (double)cfg.batch / seconds_since(t0);
+  }
 
   const double flops = multilenet_train_flops_per_sample(2);
   const double gf = sgemm_gflops();
@@ -158,6 +317,41 @@ nlohmann::json run_bench(const BenchConfig& cfg) {
   j["flops"]["uniform_effective_gflops"] = uniform * flops / 1e9;
   j["flops"]["sgemm_gflops_1024"] = gf;
   j["flops"]["fraction_of_sgemm"] = uniform * flops / 1e9 / gf;
+
+  if (cfg.include_resnet) {
+    // ResNet-18: uniform and MGDA-UB at K = 2 and 40, both inputs; the FLOP rate against sgemm's.
+    for (const ResNetBenchCase& c : kResNetBenchCases) {
+      nlohmann::json r;
+      const double mflop = resnet18_train_flops_per_sample(c.channels, c.size, c.width, 40) / 1e6;
+      r["train_mflop_per_sample_k40"] = mflop;
+      r["train_mflop_per_sample_k2"] = resnet18_train_flops_per_sample(c.channels, c.size, c.width, 2) / 1e6;
+      for (int K : {2, 40})
+        for (const char* m : {"uniform", "mgda-ub"}) {
+          const ResNetBenchRow row = resnet18_train_throughput(c, K, m, 2, c.width == 16 ? 6 : 4);
+          const double gflops = row.samples_per_s * resnet18_train_flops_per_sample(c.channels, c.size, c.width, K) / 1e9;
+          r["rows"].push_back({{"tasks", K},
+                               {"method", m},
+                               {"samples_per_s", row.samples_per_s},
+                               {"step_s", row.step_s},
+                               {"cpu_s", row.cpu_s},
+                               {"gflops", gflops},
+                               {"fraction_of_sgemm", gflops / gf}});
+          if (num_threads() == 1)  // the same from CPU time (robust when other jobs share the machine)
+            r["rows"].back()["fraction_of_sgemm_cpu"] = gflops * row.step_s / row.cpu_s / gf;
+        }
+      if (num_threads() == 1) {  // each convolution's passes, on one thread
+        nlohmann::json layers = nlohmann::json::array();
+        for (const ConvLayer& l : resnet18_convs(c.channels, c.size, c.width)) {
+          nlohmann::json lj = conv_layer_rates(l, 8);
+          for (const char* k : {"forward", "input_grad", "weight_grad"})
+            lj[std::string(k) + "_fraction_of_sgemm"] = lj[std::string(k) + "_gflops"].get<double>() / gf;
+          layers.push_back(lj);
+        }
+        r["conv_layers"] = layers;
+      }
+      j["resnet18"][c.name] = r;
+    }
+  }
   j["peak_rss_mb"] = peak_rss_mb();
   return j;
 }

@@ -23,7 +23,7 @@ for r in $(seq "$ROUNDS"); do
     for cfg in 1x1 1x2 2x1; do
       case $cfg in 1x1) L=""; T=1 ;; 1x2) L=""; T=2 ;; 2x1) L="mpirun -np 2 --oversubscribe"; T=1 ;; esac
       run "multilenet-$method-$cfg" "$L" $T --model multilenet --method $method --batch 256 --train-limit 5120
-      run "resnet18-$method-$cfg" "$L" $T --model resnet18 --method $method --batch 64 --train-limit 384
+      run "resnet18-$method-$cfg" "$L" $T --model resnet18 --method $method --batch 64 --train-limit 256
     done
   done
 done

@@ -1,6 +1,8 @@
 // The task-count scaling measurement behind `mtl scale` (see scaling.h).
 #include "apps/experiments/scaling.h"
 
+#include "apps/experiments/bench.h"
+
 #include <time.h>
 
 #include <algorithm>
@@ -284,6 +286,7 @@ nlohmann::ordered_json scale_json(const ScaleResult& r) {
   j["linear_fit_step_s_vs_K"] = fits;
   double load[3] = {0, 0, 0};
   if (getloadavg(load, 3) == 3) j["load_average_1m"] = load[0];  // at the end of the run
+  j["peak_rss_mb"] = peak_rss_mb();                               // of this process, so far
   return j;
 }
 

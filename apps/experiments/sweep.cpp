@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "apps/report/svg_plot.h"
 #include "mtl/methods/chebyshev.h"
 #include "mtl/solvers/pareto.h"
 #include "mtl/train/run_dir.h"
@@ -232,12 +233,14 @@ SweepResult run_sweep(const SweepConfig& config, SweepObserver* obs) {
     }
     write_text_atomic(res.csv_path, csv);
 
-    // front.svg
-    if (!pts.empty() && (d == 2 || d == 3)) {
+    // front.svg: every pair of objectives, each point tagged with its run
+    if (!pts.empty()) {
       res.svg_path = (out / "front.svg").string();
       std::string title = "Chebyshev-AL sweep: " + std::to_string(pts.size()) + " runs, " + c.front;
       if (res.hypervolume) title += ", hypervolume " + num(*res.hypervolume);
-      write_front_svg(res.svg_path, pts, nd, res.front_axes, title);
+      std::vector<std::string> tags;
+      for (size_t i : idx) tags.push_back(std::to_string(res.rows[i].run));
+      write_text_atomic(res.svg_path, report::front_svg(pts, nd, res.front_axes, title, res.reference, {}, tags));
     }
 
     // sweep.json

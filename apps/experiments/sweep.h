@@ -13,7 +13,8 @@
 //                   compression, non_dominated (1/0), out
 //   OUT/sweep.json  the settings, the front space, the reference point, the hypervolume
 //                   and every run's result.json
-//   OUT/front.svg   the points (non-dominated ones highlighted), for 2 or 3 objectives
+//   OUT/front.svg   the points in every pair of objectives (non-dominated ones filled,
+//                   the reference point drawn; apps/report/svg_plot.h front_svg)
 // Front space (all minimised):
 //   "objectives" (default)  (f_0, f_1..f_K): the values the method trades off;
 //   "metrics"               (1 - group_sparsity / 100, 1 - acc_1, ..., 1 - acc_K): the share
@@ -73,7 +74,7 @@ struct SweepResult {
   std::vector<SweepRow> rows;
   std::vector<double> reference;        // hypervolume reference point
   std::optional<double> hypervolume;    // null: fewer than 1 ok run or not 2-D/3-D
-  std::string csv_path, json_path, svg_path;  // svg_path empty when not drawn
+  std::string csv_path, json_path, svg_path;  // svg_path empty when no run finished
   double wall_s = 0;
 };
 

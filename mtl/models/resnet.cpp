@@ -39,7 +39,7 @@ ResNet18Trunk::ResNet18Trunk(const Shape& chw, int w, int ss)
 Tensor ResNet18Trunk::forward(const Tensor& x) {
   MT_CHECK(x.dim() == 4 && x.size(1) == input_chw[0], "resnet18",
         "expected input [N, " + std::to_string(input_chw[0]) + ", H, W], got " + shape_str(x.shape()));
-  Tensor h = relu(bn1->forward(conv1->forward(x)));
+  Tensor h = bn1->forward_act(conv1->forward(x), Tensor(), true);  // relu(bn1(conv1 x)), fused
   h = layer4->forward(layer3->forward(layer2->forward(layer1->forward(h))));
   return global_avg_pool2d(h);
 }

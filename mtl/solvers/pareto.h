@@ -20,17 +20,4 @@ std::vector<bool> non_dominated(const std::vector<std::vector<double>>& points);
 double hypervolume(const std::vector<std::vector<double>>& points,
                    const std::vector<double>& reference);
 
-// A plain SVG scatter plot of 2-D or 3-D points (one <circle> per point).
-// 2-D: x = objective 1, y = objective 2. 3-D: x, y = objectives 1, 2, the fill
-// colour encodes objective 3 (blue = low, red = high, with a colour bar).
-// Non-dominated points (flags[i] true) are drawn larger with a black outline; in 2-D
-// they are also joined by the step line of their attainment boundary.
-// axis_labels: one per objective (fewer -> "f1", "f2", ... for the rest).
-// Written atomically (a temporary file in the same directory, then rename).
-// Throws mt::Error for flags.size() != points.size(), a dimension other than 2 or 3,
-// a non-finite coordinate, or a file that cannot be written.
-void write_front_svg(const std::string& path, const std::vector<std::vector<double>>& points,
-                     const std::vector<bool>& flags, const std::vector<std::string>& axis_labels,
-                     const std::string& title);
-
 }  // namespace mt

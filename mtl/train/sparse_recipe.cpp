@@ -133,11 +133,14 @@ void SparseRecipe::end_training(int e, RunContext& ctx) {
 
 Columns SparseRecipe::epoch_columns(RunContext& ctx) {
   report_ = sparsity_report(ctx.model);
-  return {{"outer", outer_index(epoch_) + 1},
-          {"outer_epoch", (epoch_ < search_epochs_ ? epoch_ : epoch_ - search_epochs_) % epi_ + 1},
-          {"group_sparsity", report_.group_sparsity},
-          {"param_sparsity", report_.param_sparsity},
-          {"zero_groups", (double)report_.zero_groups}};
+  Columns c = {{"outer", outer_index(epoch_) + 1},
+               {"outer_epoch", (epoch_ < search_epochs_ ? epoch_ : epoch_ - search_epochs_) % epi_ + 1},
+               {"group_sparsity", report_.group_sparsity},
+               {"param_sparsity", report_.param_sparsity},
+               {"zero_groups", (double)report_.zero_groups}};
+  for (const LayerSparsity& l : report_.layers)  // per layer: percent of its groups that are zero
+    if (l.groups > 0) c.emplace_back("layer_sparsity_" + l.name, 100.0 * l.zero_groups / l.groups);
+  return c;
 }
 
 // Selection (validation only; the test set is never used for it).

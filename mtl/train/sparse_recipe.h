@@ -31,8 +31,9 @@
 //   the accuracy baseline of a (k_0 > 0) run with everything else equal.
 //
 // metrics.csv gets the method's columns (mu, t, lambda_*, c_*, f_*) and outer,
-// outer_epoch, group_sparsity, param_sparsity (percent) and zero_groups (after the
-// epoch's GrOWL step); result.json the final model's test scores, sparsity, compression,
+// outer_epoch, group_sparsity, param_sparsity (percent), zero_groups and, per layer,
+// layer_sparsity_<layer> (percent of its groups that are zero), all after the epoch's
+// GrOWL step; result.json the final model's test scores, sparsity, compression,
 // FLOPs and objectives f = (group-norm sum, test loss per task).
 #pragma once
 #include <string>

@@ -454,7 +454,7 @@ class Run {
     model_->train();
     method_->begin_epoch();
     loader.start_epoch(e);
-    std::vector<double> loss_sum(K, 0.0), weight_sum(K, 0.0);
+    std::vector<double> loss_sum(K, 0.0), weight_sum(K, 0.0), weight_sq(K, 0.0);
     int64_t samples = 0;
     int step = 0, solver_steps = 0;
     double iterations_sum = 0, gap_sum = 0, gap_max = 0;
@@ -481,6 +481,7 @@ class Run {
       for (int t = 0; t < K; t++) {
         loss_sum[t] += st.loss[t] * b.global_n;
         weight_sum[t] += st.weight[t];
+        weight_sq[t] += st.weight[t] * st.weight[t];
       }
       if (st.solver) {
         solver_steps++;
@@ -515,6 +516,11 @@ class Run {
       rec.weight.push_back(weight_sum[t] / (double)step);
     }
     rec.extra = method_->epoch_metrics(data_.train.task_names);
+    for (int t = 0; t < K; t++) {  // the spread of the task weights over the epoch's steps (population s.d.)
+      const double mean = rec.weight[t];
+      rec.extra.emplace_back("weight_std_" + data_.train.task_names[t],
+                             std::sqrt(std::max(0.0, weight_sq[t] / (double)step - mean * mean)));
+    }
     if (solver_steps > 0) {  // the min-norm solver's work and certificate (MGDA methods)
       rec.extra.emplace_back("solver_iterations", iterations_sum / solver_steps);
       rec.extra.emplace_back("solver_gap_mean", gap_sum / solver_steps);

@@ -13,7 +13,9 @@
 //   per batch: zero the gradients; method.compute_gradients(); every L_t and task
 //              weight finite (DivergedError otherwise); recipe.before_step();
 //              optimizer step; method.after_step(); recipe.after_step()
-//   method.epoch_metrics(); recipe.end_training(e) (the GrOWL step); parameters finite
+//   method.epoch_metrics() and weight_std_<task> (the s.d. of the task weight over the
+//   epoch's steps; weight_<task> is their mean); recipe.end_training(e) (the GrOWL
+//   step); parameters finite
 //   model.eval(): the per-task metric (accuracy, or MAE for regression) and mean loss
 //              on the validation set (if any) and on the test set, without a tape
 //   recipe.select(record): improved (best validation score of the phase so far) and

@@ -1,0 +1,51 @@
+// Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray, "Fast Algorithms
+// for Convolutional Neural Networks", CVPR 2016) for the 3x3, stride-1,
+// padding-1 convolutions that make up most of a ResNet: forward, input
+// gradient and weight gradient, with 16 multiplies per 2x2 outputs and input
+// channel where the direct correlation takes 36.
+//
+// In the paper's notation, per 4x4 input tile d (tiles 2 apart) and filter g:
+//   Y = A^T [ U . V ] A,   U = G g G^T,   V = B^T d B   (. elementwise, summed over channels)
+// with
+//   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1],
+//   A^T = [1 1 1 0; 0 1 -1 -1].
+// The sum over channels is 16 products of matrices (one per element xi of the
+// 4x4 tile): M_xi [O x tiles] = U_xi [O x C] V_xi [C x tiles], which the
+// conv_flat kernels compute (a correlation whose taps are channels). The
+// weight gradient is the same algebra backwards:
+//   dU_xi = sum over tiles of (A dY A^T)_xi V_xi,   dg = G^T dU G.
+// The input gradient is this forward applied to dy with the kernel flipped and
+// its channels swapped (a stride-1 padding-1 3x3 correlation too).
+//
+// Tiles are laid out as the conv_canvas plan of a 4x4 stride-2 correlation
+// (its phases hold the tile corners), images side by side; the transforms run
+// over 16 tiles at a time. Rounding differs from the direct correlation's (the
+// transforms add before they multiply); the error stays near float's
+// precision times the sums' size (tests compare with the naive loops at 1e-4).
+// Bands of images are fixed by the shapes; per-band weight gradients are
+// added in band order: the same bits at any thread count.
+#pragma once
+
+namespace mt::conv_winograd {
+
+// The shapes this computes: kernel 3x3, stride 1, padding 1.
+bool applies(int kh, int kw, int stride, int pad);
+
+struct Problem {
+  int N = 0, C = 0, H = 0, W = 0;  // input [N, C, H, W]
+  int O = 0;                       // output channels: output [N, O, H, W]
+  const float* x = nullptr;
+  // [O, C, 3, 3]; with flip, [C, O, 3, 3] read with its channels swapped and
+  // the kernel turned by 180 degrees (the input gradient: dx is this of dy).
+  const float* w = nullptr;
+  bool flip = false;
+};
+
+// y = the correlation (plus bias[o], or null) when !accumulate, written as
+// bias + v (0.f + v without one); y += the correlation when accumulate.
+void forward(const Problem& p, const float* bias, float* y, bool accumulate);
+
+// dw [O, C, 3, 3] += the weight gradient for dy [N, O, H, W] (p.flip must be false).
+void grad_weight(const Problem& p, const float* dy, float* dw);
+
+}  // namespace mt::conv_winograd

@@ -1,0 +1,357 @@
+// The flat-canvas convolution path (engine/conv_flat.h, engine/conv_canvas.h)
+// and Winograd's F(2x2, 3x3) built on it (engine/conv_winograd.h): the two
+// kernels against their naive twins in every build this CPU runs, the AVX-512
+// and AVX2 builds giving the same bits; conv2d forced onto each path against
+// the naive loops on random shapes (strides 1-3, kernels 1-5, padding past
+// k-1, odd and tiny images, bands of several images) and on the ResNet-18
+// layers; finite differences; the same bits at 1 and 2 threads.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "engine/conv_canvas.h"
+#include "engine/conv_flat.h"
+#include "engine/cpu_dispatch.h"
+#include "engine/parallel.h"
+#include "tests/gradcheck.h"
+
+using namespace mt;
+using mt::testing::gradcheck;
+using mt::testing::max_abs;
+using mt::testing::max_abs_diff;
+using mt::testing::param;
+using mt::testing::rand_int;
+using mt::testing::same_bits;
+
+namespace {
+
+struct Restore {
+  int threads = num_threads();
+  ~Restore() {
+    set_num_threads(threads);
+    cpu_dispatch::cap(cpu_dispatch::Level::Avx512);
+    conv2d_force_path(ConvPath::Auto);
+  }
+};
+
+// The builds this CPU can run, best first.
+std::vector<cpu_dispatch::Level> builds() {
+  std::vector<cpu_dispatch::Level> v;
+  cpu_dispatch::cap(cpu_dispatch::Level::Avx512);
+  if (cpu_dispatch::use_avx512()) v.push_back(cpu_dispatch::Level::Avx512);
+  if (cpu_dispatch::use_avx2_fma()) v.push_back(cpu_dispatch::Level::Avx2);
+  v.push_back(cpu_dispatch::Level::Portable);
+  return v;
+}
+
+std::vector<float> uniform(size_t n, Rng& rng) {
+  std::vector<float> v(n);
+  for (float& f : v) f = rng.uniform() * 2 - 1;
+  return v;
+}
+
+double max_diff(const std::vector<float>& a, const std::vector<float>& b, size_t n) {
+  double m = 0;
+  for (size_t i = 0; i < n; i++) m = std::max(m, (double)std::fabs(a[i] - b[i]));
+  return m;
+}
+
+// A random kernel problem: O channels, T taps at random offsets, Q positions.
+struct KernelCase {
+  int O, T, bands;
+  int64_t Q, in_band, dy_plane;
+  std::vector<int32_t> taps;
+  std::vector<float> in, w, packed, dy;
+};
+
+KernelCase random_kernel_case(Rng& rng) {
+  KernelCase c;
+  c.O = rand_int(rng, 1, 13);
+  c.T = rand_int(rng, 1, 40);
+  c.bands = rand_int(rng, 1, 3);
+  c.Q = rand_int(rng, 1, 200);
+  const int64_t Qr = conv_flat::round_up(c.Q, conv_flat::kLanes);
+  const int spread = rand_int(rng, 1, 300);
+  for (int t = 0; t < c.T; t++) c.taps.push_back((int32_t)rng.below((uint64_t)spread));
+  c.in_band = spread + Qr;
+  c.in = uniform((size_t)(c.in_band * c.bands), rng);
+  c.w = uniform((size_t)c.O * c.T, rng);
+  c.packed.resize((size_t)conv_flat::packed_size(c.O, c.T));
+  conv_flat::pack_weights(c.O, c.T, [&](int o, int t) { return c.w[(size_t)o * c.T + t]; }, c.packed.data());
+  c.dy_plane = Qr + rand_int(rng, 0, 20);
+  c.dy = uniform((size_t)(c.dy_plane * c.O * c.bands), rng);
+  return c;
+}
+
+std::vector<float> run_correlate(const KernelCase& c, bool naive) {
+  const int64_t Qr = conv_flat::round_up(c.Q, conv_flat::kLanes);
+  std::vector<float> out((size_t)(c.O * Qr), -7.f);
+  conv_flat::Correlate k;
+  k.O = c.O, k.T = c.T, k.in = c.in.data(), k.taps = c.taps.data(), k.w = c.packed.data();
+  k.out = out.data(), k.out_plane = Qr, k.Q = c.Q;
+  naive ? conv_flat::correlate_naive(k) : conv_flat::correlate(k);
+  return out;
+}
+
+std::vector<float> run_grad_weight(const KernelCase& c, bool naive) {
+  std::vector<float> dw((size_t)c.O * c.T, -7.f);
+  conv_flat::GradWeight k;
+  k.O = c.O, k.T = c.T, k.bands = c.bands, k.in = c.in.data(), k.in_band = c.in_band, k.taps = c.taps.data();
+  k.dy = c.dy.data(), k.dy_plane = c.dy_plane, k.dy_band = c.dy_plane * c.O, k.Q = c.Q, k.dw = dw.data();
+  naive ? conv_flat::grad_weight_naive(k) : conv_flat::grad_weight(k);
+  return dw;
+}
+
+struct ConvCase {
+  Shape x, w;
+  Conv2dArgs a;
+  bool bias;
+};
+
+ConvCase random_conv_case(Rng& rng) {
+  for (;;) {
+    ConvCase c;
+    const int N = rand_int(rng, 1, 12), C = rand_int(rng, 1, 6), O = rand_int(rng, 1, 10);
+    const int kh = rand_int(rng, 1, 5), kw = rand_int(rng, 1, 5);
+    const int H = rand_int(rng, 1, 13), W = rand_int(rng, 1, 21);
+    c.a.stride = rand_int(rng, 1, 3);
+    c.a.pad = rand_int(rng, 0, std::max(kh, kw));
+    if (H + 2 * c.a.pad < kh || W + 2 * c.a.pad < kw) continue;
+    c.x = {N, C, H, W};
+    c.w = {O, C, kh, kw};
+    c.bias = rng.below(2) == 0;
+    return c;
+  }
+}
+
+struct Result {
+  Tensor y, dx, dW, db;
+};
+
+// conv2d forward and backward with upstream gy (made on the first call when undefined).
+Result run_conv(const ConvCase& c, const Tensor& x0, const Tensor& w0, const Tensor& b0, Tensor& gy, Rng& rng) {
+  Tensor x = x0.clone(), w = w0.clone(), b = c.bias ? b0.clone() : Tensor();
+  x.requires_grad_();
+  w.requires_grad_();
+  if (c.bias) b.requires_grad_();
+  Tensor y = conv2d(x, w, b, c.a);
+  if (!gy.defined()) gy = Tensor::uniform(y.shape(), -1, 1, rng);
+  backward(y, gy);
+  return {y.detach(), x.grad(), w.grad(), c.bias ? b.grad() : Tensor()};
+}
+
+void check_against_naive(const ConvCase& c, const Tensor& x, const Tensor& w, const Tensor& b, const Result& f,
+                         const Tensor& gy) {
+  const Tensor y_ref = conv2d_naive(x, w, c.bias ? b : Tensor(), c.a);
+  const Conv2dGrads g = conv2d_backward_naive(x, w, gy, c.a);
+  REQUIRE(f.y.shape() == y_ref.shape());
+  CHECK(max_abs_diff(f.y, y_ref) < 1e-4 * std::max(1.0, max_abs(y_ref)));
+  CHECK(max_abs_diff(f.dx, g.dx) < 1e-4 * std::max(1.0, max_abs(g.dx)));
+  CHECK(max_abs_diff(f.dW, g.dW) < 1e-4 * std::max(1.0, max_abs(g.dW)));
+  if (c.bias) CHECK(max_abs_diff(f.db, g.db) < 1e-4 * std::max(1.0, max_abs(g.db)));
+}
+
+}  // namespace
+
+TEST_SUITE("conv_flat") {
+
+TEST_CASE("correlate and grad_weight equal their naive twins in every build") {
+  Restore restore;
+  Rng rng(31);
+  for (cpu_dispatch::Level level : builds()) {
+    cpu_dispatch::cap(level);
+    INFO("build " << conv_flat::build_name());
+    for (int trial = 0; trial < 60; trial++) {
+      const KernelCase c = random_kernel_case(rng);
+      INFO("O " << c.O << " T " << c.T << " Q " << c.Q << " bands " << c.bands);
+      const int64_t Qr = conv_flat::round_up(c.Q, conv_flat::kLanes);
+      const std::vector<float> fast = run_correlate(c, false), slow = run_correlate(c, true);
+      double worst = 0;
+      for (int o = 0; o < c.O; o++)
+        worst = std::max(worst, max_diff(std::vector<float>(fast.begin() + o * Qr, fast.begin() + (o + 1) * Qr),
+                                             std::vector<float>(slow.begin() + o * Qr, slow.begin() + (o + 1) * Qr),
+                                             (size_t)Qr));
+      CHECK(worst < 1e-5 * c.T);
+      const std::vector<float> gf = run_grad_weight(c, false), gs = run_grad_weight(c, true);
+      CHECK(max_diff(gf, gs, gf.size()) < 1e-5 * (double)(Qr * c.bands));
+    }
+  }
+}
+
+TEST_CASE("the AVX-512 and AVX2 builds of the flat kernels give the same bits") {
+  Restore restore;
+  const std::vector<cpu_dispatch::Level> b = builds();
+  if (b.size() < 3) {
+    MESSAGE("this CPU lacks AVX-512 or AVX2: nothing to compare");
+    return;
+  }
+  Rng rng(32);
+  for (int trial = 0; trial < 40; trial++) {
+    const KernelCase c = random_kernel_case(rng);
+    cpu_dispatch::cap(cpu_dispatch::Level::Avx512);
+    const std::vector<float> y512 = run_correlate(c, false), w512 = run_grad_weight(c, false);
+    cpu_dispatch::cap(cpu_dispatch::Level::Avx2);
+    const std::vector<float> y256 = run_correlate(c, false), w256 = run_grad_weight(c, false);
+    INFO("O " << c.O << " T " << c.T << " Q " << c.Q << " bands " << c.bands);
+    CHECK(same_bits(y512, y256));
+    CHECK(same_bits(w512, w256));
+  }
+}
+
+TEST_CASE("conv2d on the flat path equals the naive loops on random shapes") {
+  Restore restore;
+  conv2d_force_path(ConvPath::Flat);
+  Rng rng(33);
+  for (int trial = 0; trial < 300; trial++) {
+    const ConvCase c = random_conv_case(rng);
+    Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -1, 1, rng);
+    Tensor b = Tensor::uniform({c.w[0]}, -1, 1, rng), gy;
+    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w) << " stride " << c.a.stride << " pad " << c.a.pad
+              << " bias " << c.bias);
+    const Result f = run_conv(c, x, w, b, gy, rng);
+    check_against_naive(c, x, w, b, f, gy);
+  }
+}
+
+TEST_CASE("conv2d on the ResNet-18 layers equals the naive loops") {
+  Restore restore;
+  Rng rng(34);
+  // the convolutions of resnet18 (56x56 grey, width 16) and resnet18-w32 (64x64 RGB), two images each
+  std::vector<ConvCase> cases;
+  for (int w : {16, 32}) {
+    const int in = w == 16 ? 1 : 3, hw = w == 16 ? 28 : 32;
+    cases.push_back({{2, in, 2 * hw, 2 * hw}, {w, in, 3, 3}, {2, 1}, false});  // stem
+    for (int stage = 0, c = w, h = hw; stage < 4; stage++) {
+      const int o = stage == 0 ? c : 2 * c, s = stage == 0 ? 1 : 2, ho = h / s;
+      cases.push_back({{2, c, h, h}, {o, c, 3, 3}, {s, 1}, false});
+      cases.push_back({{2, o, ho, ho}, {o, o, 3, 3}, {1, 1}, false});
+      if (s == 2) cases.push_back({{2, c, h, h}, {o, c, 1, 1}, {2, 0}, false});
+      c = o, h = ho;
+    }
+  }
+  for (const ConvCase& c : cases) {
+    Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -0.2f, 0.2f, rng), b, gy;
+    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w) << " stride " << c.a.stride);
+    const Result f = run_conv(c, x, w, b, gy, rng);
+    check_against_naive(c, x, w, b, f, gy);
+  }
+}
+
+TEST_CASE("conv2d on the flat path matches finite differences") {
+  Restore restore;
+  conv2d_force_path(ConvPath::Flat);
+  Rng rng(35);
+  for (const ConvCase& c : {ConvCase{{3, 2, 5, 6}, {3, 2, 3, 3}, {1, 1}, true},
+                            ConvCase{{2, 2, 7, 6}, {2, 2, 3, 3}, {2, 1}, true},
+                            ConvCase{{3, 3, 4, 5}, {2, 3, 1, 1}, {2, 0}, false},
+                            ConvCase{{2, 1, 6, 7}, {2, 1, 4, 2}, {3, 2}, true}}) {
+    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w) << " stride " << c.a.stride << " pad " << c.a.pad);
+    std::vector<Tensor> in = {param(c.x, rng), param(c.w, rng)};
+    if (c.bias) in.push_back(param({c.w[0]}, rng));
+    const Conv2dArgs a = c.a;
+    gradcheck([a](const std::vector<Tensor>& t) { return conv2d(t[0], t[1], t.size() > 2 ? t[2] : Tensor(), a); },
+              in);
+  }
+}
+
+TEST_CASE("conv2d on the flat path is bit-identical at 1 and 2 threads") {
+  Restore restore;
+  Rng rng(36);
+  // many bands of several images each: 4x4 and 7x7 images go many to a band
+  for (const ConvCase& c : {ConvCase{{37, 16, 8, 8}, {32, 16, 3, 3}, {2, 1}, true},
+                            ConvCase{{37, 32, 4, 4}, {32, 32, 3, 3}, {1, 1}, false},
+                            ConvCase{{21, 16, 14, 14}, {16, 16, 3, 3}, {1, 1}, true},
+                            ConvCase{{21, 16, 14, 14}, {32, 16, 1, 1}, {2, 0}, false}}) {
+    Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -1, 1, rng);
+    Tensor b = Tensor::uniform({c.w[0]}, -1, 1, rng), gy;
+    set_num_threads(1);
+    const Result one = run_conv(c, x, w, b, gy, rng);
+    set_num_threads(2);
+    const Result two = run_conv(c, x, w, b, gy, rng);
+    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w));
+    CHECK(same_bits(one.y, two.y));
+    CHECK(same_bits(one.dx, two.dx));
+    CHECK(same_bits(one.dW, two.dW));
+    if (c.bias) CHECK(same_bits(one.db, two.db));
+  }
+}
+
+TEST_CASE("conv2d on the Winograd path equals the naive loops on random 3x3 shapes") {
+  Restore restore;
+  conv2d_force_path(ConvPath::Winograd);
+  Rng rng(37);
+  for (int trial = 0; trial < 150; trial++) {
+    ConvCase c;
+    c.x = {rand_int(rng, 1, 9), rand_int(rng, 1, 20), rand_int(rng, 1, 12), rand_int(rng, 1, 17)};
+    c.w = {rand_int(rng, 1, 20), c.x[1], 3, 3};
+    c.a.stride = 1, c.a.pad = 1;
+    c.bias = rng.below(2) == 0;
+    Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -1, 1, rng);
+    Tensor b = Tensor::uniform({c.w[0]}, -1, 1, rng), gy;
+    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w) << " bias " << c.bias);
+    const Result f = run_conv(c, x, w, b, gy, rng);
+    check_against_naive(c, x, w, b, f, gy);
+  }
+}
+
+TEST_CASE("conv2d on the Winograd path: ResNet-18 layers, finite differences, 1 and 2 threads") {
+  Restore restore;
+  conv2d_force_path(ConvPath::Winograd);
+  Rng rng(38);
+  for (const ConvCase& c : {ConvCase{{2, 16, 28, 28}, {16, 16, 3, 3}, {1, 1}, false},
+                            ConvCase{{2, 64, 7, 7}, {64, 64, 3, 3}, {1, 1}, false},
+                            ConvCase{{2, 128, 4, 4}, {128, 128, 3, 3}, {1, 1}, false},
+                            ConvCase{{2, 32, 32, 32}, {32, 32, 3, 3}, {1, 1}, false}}) {
+    Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -0.2f, 0.2f, rng), b, gy;
+    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w));
+    const Result f = run_conv(c, x, w, b, gy, rng);
+    check_against_naive(c, x, w, b, f, gy);
+  }
+  for (const ConvCase& c : {ConvCase{{2, 2, 5, 6}, {3, 2, 3, 3}, {1, 1}, true},
+                            ConvCase{{3, 3, 3, 2}, {2, 3, 3, 3}, {1, 1}, false}}) {
+    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w));
+    std::vector<Tensor> in;
+    in.reserve(3);
+    in.push_back(param(c.x, rng));
+    in.push_back(param(c.w, rng));
+    if (c.bias) in.push_back(param({c.w[0]}, rng));
+    const Conv2dArgs a = c.a;
+    gradcheck([a](const std::vector<Tensor>& t) { return conv2d(t[0], t[1], t.size() > 2 ? t[2] : Tensor(), a); },
+              in);
+  }
+  for (const ConvCase& c : {ConvCase{{37, 16, 7, 7}, {32, 16, 3, 3}, {1, 1}, true},
+                            ConvCase{{21, 16, 14, 13}, {16, 16, 3, 3}, {1, 1}, false}}) {
+    Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -1, 1, rng);
+    Tensor b = Tensor::uniform({c.w[0]}, -1, 1, rng), gy;
+    set_num_threads(1);
+    const Result one = run_conv(c, x, w, b, gy, rng);
+    set_num_threads(2);
+    const Result two = run_conv(c, x, w, b, gy, rng);
+    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w));
+    CHECK(same_bits(one.y, two.y));
+    CHECK(same_bits(one.dx, two.dx));
+    CHECK(same_bits(one.dW, two.dW));
+    if (c.bias) CHECK(same_bits(one.db, two.db));
+  }
+}
+
+TEST_CASE("canvas plans: images per band and the grid of a band") {
+  // 4x4 outputs of a 3x3 stride-1 conv: images share one zero column, 5 columns each
+  const conv_canvas::Geometry g{64, 8, 4, 4, 8, 3, 3, 1, 1, 4, 4};
+  const int G = conv_canvas::images_per_band(g);
+  CHECK(G == 13);
+  const conv_canvas::Plan P = conv_canvas::make_plan(g, G);
+  CHECK(P.Sw == 5);
+  CHECK(P.ld == 12 * 5 + 6);
+  CHECK(P.Q == 3 * P.ld + 12 * 5 + 4);
+  CHECK(P.dx.size() == 1);
+  // stride 2, 1x1: one phase plane of the even rows and columns, images back to back
+  const conv_canvas::Plan S = conv_canvas::make_plan({4, 8, 8, 8, 16, 1, 1, 2, 0, 4, 4}, 4);
+  CHECK(S.phases == 1);
+  CHECK(S.Sw == 4);
+  CHECK(S.dx.size() == 4);  // dx has four phases, three of them without taps (zeros)
+}
+
+}  // TEST_SUITE

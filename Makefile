@@ -19,6 +19,12 @@ ifeq ($(NATIVE),1)
 CXXFLAGS += -march=native
 endif
 LDLIBS   := -lopenblas -lz -lcrypto -lstb -fopenmp -lpthread
+# Open MPI (data-parallel training under mpirun, mtl/dist/comm.cpp alone includes
+# mpi.h); without it the build still works and `mtl train` runs on one process only.
+MPI_CFLAGS := $(shell pkg-config --cflags ompi 2>/dev/null)
+ifneq ($(MPI_CFLAGS),)
+LDLIBS   += $(shell pkg-config --libs ompi)
+endif
 
 # g++ builds into build/; another compiler into a folder of its own (build/clang++/).
 BUILD    ?= build$(if $(filter g++,$(notdir $(CXX))),,/$(notdir $(CXX)))
@@ -44,7 +50,8 @@ EXAMPLE_OBJ := $(EXAMPLES:%=$(BUILD)/obj/apps/%.o)
 PACKAGES := g++ make libopenblas-openmp-dev doctest-dev nlohmann-json3-dev libcxxopts-dev \
             libstb-dev zlib1g-dev libssl-dev dataset-fashion-mnist \
             clang libomp-dev libclang-rt-dev \
-            gcc-arm-none-eabi picolibc-arm-none-eabi qemu-system-arm
+            gcc-arm-none-eabi picolibc-arm-none-eabi qemu-system-arm \
+            libopenmpi-dev openmpi-bin
 
 .PHONY: all lib setup test run data bench embedded-test clean test-sanitize fuzz fuzz-build
 all: $(BUILD)/mtl $(EXAMPLES:%=$(BUILD)/%)
@@ -70,6 +77,8 @@ $(BUILD)/solver-table: $(BUILD)/obj/apps/solver_table_main.o $(BUILD)/libmt_expe
 
 $(BUILD)/tests: $(TEST_OBJ) $(BUILD)/libmt_experiments.a $(BUILD)/libmt.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/obj/mtl/dist/comm.o: CXXFLAGS += $(if $(MPI_CFLAGS),-DMT_HAVE_MPI -DOMPI_SKIP_MPICXX $(MPI_CFLAGS))
 
 $(BUILD)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)

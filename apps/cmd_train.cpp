@@ -4,6 +4,7 @@
 
 #include "apps/commands.h"
 #include "apps/report/report.h"
+#include "mtl/dist/comm.h"
 #include "mtl/methods/gram_method.h"
 #include "mtl/methods/method.h"
 #include "mtl/models/model.h"
@@ -172,8 +173,20 @@ const std::vector<Flag<TrainArgs>>& train_flags() {
 
 Console::Console(bool quiet, std::string prefix) : quiet_(quiet), bar_(quiet), prefix_(std::move(prefix)) {}
 
+Console::~Console() {
+  if (steps_) std::fclose(steps_);
+}
+
 void Console::on_start(const RunInfo& info) {
   info_ = info;
+  if (!steps_path_.empty()) {
+    steps_ = std::fopen(steps_path_.c_str(), "w");
+    if (!steps_) throw Error("--steps-csv " + steps_path_ + ": cannot write the file");
+    std::string head = "global_step,epoch,batch";
+    for (const auto& t : info.tasks) head += ",loss_" + t;
+    for (const auto& t : info.tasks) head += ",weight_" + t;
+    std::fprintf(steps_, "%s\n", head.c_str());
+  }
   weight_name_ = (info.method == "mgda" || info.method == "mgda-ub") ? "alpha" : "weight";
   if (quiet_) return;
   std::printf("%smtl train: %s, %s, %d tasks (%s); %d train / %d val / %d test images; %lld parameters; %d thread%s\n",
@@ -189,6 +202,12 @@ void Console::on_start(const RunInfo& info) {
 }
 
 void Console::on_batch(const BatchInfo& b) {
+  if (steps_) {
+    std::fprintf(steps_, "%lld,%d,%d", (long long)b.global_step, b.epoch, b.batch);
+    for (double v : b.loss) std::fprintf(steps_, ",%.9g", v);
+    for (double v : b.weight) std::fprintf(steps_, ",%.9g", v);
+    std::fprintf(steps_, "\n");
+  }
   std::string head;
   if (!bar_.due(b, head)) return;
   bar_.draw(prefix_ + head + "  loss " + per_task_numbers(info_.tasks, b.loss, 3) + "  " + weight_name_ + " " +
@@ -227,7 +246,14 @@ void Console::on_note(const std::string& note) {
 // ---- mtl train ------------------------------------------------------------------------------
 
 int cmd_train(int argc, char** argv) {
-  static const FlagTable<A> table("train", train_flags());
+  static const FlagTable<A> table("train", [] {
+    std::vector<Flag<A>> flags = train_flags();  // (mtl sweep shares these; --steps-csv is train's own)
+    flags.push_back(f("steps-csv", "FILE", kRun,
+                      "write every step's losses and task weights to FILE (CSV; of the\n"
+                      "global batch, by rank 0, under mpirun)",
+                      [](A& a) -> auto& { return a.steps_csv; }));
+    return flags;
+  }());
   A a;
   if (!table.parse(argc, argv, a)) {
     std::printf(
@@ -251,6 +277,7 @@ int cmd_train(int argc, char** argv) {
   }
   validate_train_config(a.c);
   Console con(a.quiet);
+  if (!a.steps_csv.empty()) con.log_steps(a.steps_csv);
   TrainResult res;
   try {
     res = train(a.c, &con);
@@ -258,6 +285,7 @@ int cmd_train(int argc, char** argv) {
     con.clear();
     throw;
   }
+  if (!dist::world().root()) return 0;  // under mpirun rank 0 alone reports (mtl/dist/)
   const RunInfo& info = res.info;
   const EpochRecord* last = res.epochs.empty() ? nullptr : &res.epochs.back();
   if (!a.quiet && last) {

@@ -2,6 +2,7 @@
 // Each takes (argc, argv) with argv[0] the subcommand's name and returns the exit
 // status; errors are thrown (UsageError -> exit 2, other mt::Error -> exit 1).
 #pragma once
+#include <cstdio>
 #include <vector>
 
 #include "apps/cli.h"
@@ -13,6 +14,7 @@ namespace mt::cli {
 struct TrainArgs {
   TrainConfig c;
   bool json = false, quiet = false, report = false;
+  std::string steps_csv;  // mtl train --steps-csv
 };
 // The flags of `mtl train` (mtl sweep takes most of them).
 const std::vector<Flag<TrainArgs>>& train_flags();
@@ -27,8 +29,14 @@ class Console : public TrainObserver {
   void on_epoch(const EpochRecord& r) override;
   void on_note(const std::string& note) override;
   void clear() { bar_.clear(); }
+  // Every step's losses and task weights (of the global batch under mpirun) to a CSV
+  // file, opened at the start of training (mt::Error naming it when it cannot be).
+  void log_steps(const std::string& path) { steps_path_ = path; }
+  ~Console() override;
 
  private:
+  std::string steps_path_;
+  std::FILE* steps_ = nullptr;
   bool quiet_;
   ProgressBar bar_;
   std::string prefix_, weight_name_;

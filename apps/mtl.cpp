@@ -7,11 +7,13 @@
 // is one JSON object. To add a subcommand, write `int cmd_NAME(int argc,
 // char** argv)` (argv[0] is the subcommand's name) and list it in kCommands.
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <string>
 
 #include "apps/commands.h"
 #include "engine/error.h"
+#include "mtl/dist/comm.h"
 
 using namespace mt;
 using namespace mt::cli;
@@ -58,9 +60,15 @@ int dispatch(int argc, char** argv) {
   throw UsageError("unknown command '" + cmd + "' (commands: " + names + "; see 'mtl --help')");
 }
 
-void report(const std::string& what) {
+// Under mpirun (mtl/dist/comm.h) the error names its rank, and ends the whole job.
+int report(const std::string& what, int status) {
   std::fflush(stdout);
-  std::fprintf(stderr, "mtl: error: %s\n", one_line(what).c_str());
+  const char* rank = dist::launched_by_mpirun() ? std::getenv("OMPI_COMM_WORLD_RANK") : nullptr;
+  std::fprintf(stderr, "mtl: error: %s%s\n", rank ? ("rank " + std::string(rank) + ": ").c_str() : "",
+               one_line(what).c_str());
+  std::fflush(stderr);
+  dist::abort_job(status);
+  return status;
 }
 
 }  // namespace
@@ -69,13 +77,10 @@ int main(int argc, char** argv) {
   try {
     return dispatch(argc, argv);
   } catch (const UsageError& e) {
-    report(e.what());
-    return 2;
+    return report(e.what(), 2);
   } catch (const Error& e) {
-    report(e.what());
-    return 1;
+    return report(e.what(), 1);
   } catch (const std::exception& e) {
-    report(std::string("internal error: ") + e.what());
-    return 1;
+    return report(std::string("internal error: ") + e.what(), 1);
   }
 }

@@ -28,6 +28,17 @@ Loader::~Loader() {
   if (thread_.joinable()) thread_.join();
 }
 
+void Loader::shard(int rank, int ranks) {
+  if (ranks < 1 || rank < 0 || rank >= ranks)
+    throw Error("Loader: rank " + std::to_string(rank) + " of " + std::to_string(ranks) + " ranks");
+  std::lock_guard<std::mutex> lk(mu_);
+  rank_ = rank;
+  ranks_ = ranks;
+  ++generation_;  // a batch in flight was cut for the old split
+  produced_ = consumed_ = 0;
+  slot_full_ = false;
+}
+
 void Loader::start_epoch(int epoch) {
   if (epoch < 0) throw Error("Loader: epoch must be >= 0, got " + std::to_string(epoch));
   std::vector<int32_t> order;
@@ -116,11 +127,14 @@ void Loader::worker() {
     const int b = produced_;
     const int begin = b * batch_;
     const int count = std::min(batch_, set_.n - begin);
-    idx.assign(order_.begin() + begin, order_.begin() + begin + count);
+    const int lo = (int)((int64_t)count * rank_ / ranks_), hi = (int)((int64_t)count * (rank_ + 1) / ranks_);
+    idx.assign(order_.begin() + begin + lo, order_.begin() + begin + hi);
     lk.unlock();
     std::exception_ptr err;
     try {
-      fill(work, idx.data(), count);
+      fill(work, idx.data(), hi - lo);
+      work.offset = lo;
+      work.global_n = count;
     } catch (...) {
       err = std::current_exception();
     }

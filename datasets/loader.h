@@ -30,6 +30,7 @@ struct Batch {
   int n = 0, c = 0, h = 0, w = 0;
   std::vector<float> x;                  // n*c*h*w, NCHW, normalised
   Targets y;                             // y[task]: labels (classification) or values (regression)
+  int offset = 0, global_n = 0;          // rows [offset, offset + n) of a batch of global_n (shard())
 };
 
 class Loader {
@@ -40,6 +41,12 @@ class Loader {
   ~Loader();
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
+
+  // Data parallelism (mtl/dist/): every batch of the order becomes rank `rank`'s
+  // contiguous slice of it: rows [count * rank / ranks, count * (rank + 1) / ranks) of a
+  // batch of count (Batch::offset, Batch::global_n say which). Call before
+  // start_epoch(); ranks = 1 (the default) is the whole batch.
+  void shard(int rank, int ranks);
 
   // Starts (or restarts) epoch `epoch` (>= 0): discards any batch in flight.
   void start_epoch(int epoch);
@@ -62,6 +69,7 @@ class Loader {
   const int batch_;
   const bool shuffle_, drop_last_;
   const uint64_t seed_;
+  int rank_ = 0, ranks_ = 1;
   int batches_ = 0;
   int epoch_ = -1;
   float lut_[256];

@@ -31,7 +31,21 @@ Tensor draw_mask(const Shape& shape, float p) {
   const int64_t n = mask.numel();
   const float scale = 1.f / (1.f - p);
   Rng& rng = global_rng();
+  // Under a row shard (data parallelism, engine/rng.h) the draws of the other
+  // processes' rows are made too, and skipped.
+  const RowShard& sh = row_shard();
+  int64_t skip_before = 0, skip_after = 0;
+  if (sh.global_rows > 0) {
+    MT_CHECK(shape.size() >= 1 && shape[0] == sh.rows, "dropout",
+             "input " + shape_str(shape) + " does not hold this process's " + std::to_string(sh.rows) +
+                 " rows of the global batch");
+    const int64_t per_row = n / sh.rows;
+    skip_before = sh.offset * per_row;
+    skip_after = (sh.global_rows - sh.offset - sh.rows) * per_row;
+  }
+  for (int64_t i = 0; i < skip_before; i++) rng.uniform();
   for (int64_t i = 0; i < n; i++) m[i] = rng.uniform() < p ? 0.f : scale;
+  for (int64_t i = 0; i < skip_after; i++) rng.uniform();
   return mask;
 }
 

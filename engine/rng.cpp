@@ -62,4 +62,8 @@ Rng& global_rng() {
 
 void manual_seed(uint64_t seed) { global_rng().seed_with(seed); }
 
+static RowShard g_row_shard;
+void set_row_shard(const RowShard& shard) { g_row_shard = shard; }
+const RowShard& row_shard() { return g_row_shard; }
+
 }  // namespace mt

@@ -27,4 +27,15 @@ class Rng {
 Rng& global_rng();
 void manual_seed(uint64_t seed);
 
+// Data parallelism (mtl/dist/): this process holds rows [offset, offset + rows) of a
+// global batch of global_rows samples. Per-sample draws (dropout masks) are then made
+// for the whole global batch, in the order one process would make them, and this
+// process keeps its rows: the masks, and the generator's state after them, are the
+// single-process ones whatever the split. global_rows = 0 (the default): no split.
+struct RowShard {
+  int64_t offset = 0, rows = 0, global_rows = 0;
+};
+void set_row_shard(const RowShard& shard);
+const RowShard& row_shard();
+
 }  // namespace mt

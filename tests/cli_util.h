@@ -127,13 +127,14 @@ inline std::vector<std::string> with_flags(std::vector<std::string> base, const 
   return base;
 }
 
-// build/mtl ARGS..., with stdout and stderr in files of `dir`, stdin empty.
-inline Run run_mtl(const TempDir& dir, const std::vector<std::string>& args) {
+// build/mtl ARGS..., with stdout and stderr in files of `dir`, stdin empty; `launcher`
+// (a shell command line, e.g. "mpirun -np 2") goes before it.
+inline Run run_mtl(const TempDir& dir, const std::vector<std::string>& args, const std::string& launcher = "") {
   static int counter = 0;
   const int k = counter++;
   const fs::path o = dir / ("stdout-" + std::to_string(k)), e = dir / ("stderr-" + std::to_string(k));
   Run r;
-  r.cmd = shell_quote(binary().string());
+  r.cmd = (launcher.empty() ? "" : launcher + " ") + shell_quote(binary().string());
   for (const auto& a : args) r.cmd += " " + shell_quote(a);
   const std::string full = r.cmd + " >" + shell_quote(o.string()) + " 2>" + shell_quote(e.string()) + " </dev/null";
   const int st = std::system(full.c_str());

@@ -11,6 +11,7 @@
 #include "engine/error.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
+#include "mtl/dist/step_share.h"
 #include "mtl/sparsity/sparsity.h"
 
 namespace mt {
@@ -117,12 +118,26 @@ StepStats ChebyshevAL::compute_gradients(MultiTaskModel& m, const Tensor& x, con
         "built for " + std::to_string(K_) + " tasks, the model has " + std::to_string(m.num_tasks()));
   Tensor z = m.shared(x);
   std::vector<Tensor> f = task_losses(m, z, x, y);
+  std::vector<double> local;  // this rank's L_t (all of the batch without mpirun)
+  for (const Tensor& fi : f) local.push_back(fi.item());
   // f_0: sparsity, differentiated or (published, as the reference's detached state_dict()) a number
   f.insert(f.begin(), f0_gradient_ ? group_norm_sum(m) : Tensor::scalar((float)group_norm_sum_value(m)));
-  Tensor L = chebyshev_al_objective(variant_, cfg_, state_, f, t_);
-  const double t = t_.item();
   f_.clear();
   for (const Tensor& fi : f) f_.push_back(fi.item());
+  if (dist::in_parallel_step()) {
+    // Data parallelism (mtl/dist/step_share.h): L_AL is not linear in f, so every rank
+    // evaluates it at the global batch's f_t (one allreduce of K numbers), through
+    // f_t = L_t^r + (f_t - L_t^r) with the difference a constant: the value is the
+    // global one, the gradient this rank's dL_t^r, which the loop scales by n_r / n
+    // and sums over the ranks. f_0 is a function of the replicated weights.
+    const std::vector<double> global = dist::global_means(local);
+    for (int t = 0; t < K_; t++) {
+      f_[(size_t)t + 1] = global[(size_t)t];
+      f[(size_t)t + 1] = f[(size_t)t + 1] + Tensor::scalar((float)(global[(size_t)t] - local[(size_t)t]));
+    }
+  }
+  Tensor L = chebyshev_al_objective(variant_, cfg_, state_, f, t_);
+  const double t = t_.item();
   c_ = chebyshev_constraints(cfg_, f_, t);
   al_gradient(variant_, cfg_, state_, f_, t, dL_df_, dL_dt_);
   for (size_t i = 0; i < c_.size(); i++) {
@@ -133,7 +148,7 @@ StepStats ChebyshevAL::compute_gradients(MultiTaskModel& m, const Tensor& x, con
   L_ = L.item();
   backward(L);
   StepStats st;
-  st.loss.assign(f_.begin() + 1, f_.end());
+  st.loss = local;  // this rank's (the loop reduces them)
   st.weight.assign(dL_df_.begin() + 1, dL_df_.end());
   return st;
 }

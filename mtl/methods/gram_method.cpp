@@ -7,6 +7,7 @@
 #include "engine/autograd.h"
 #include "engine/error.h"
 #include "engine/ops.h"
+#include "mtl/dist/step_share.h"
 #include "mtl/methods/method_state.h"
 #include "optim/clip.h"
 
@@ -58,10 +59,10 @@ class GramMethod : public Method {
   void load_state(const StFile& f, const std::string& path) override { step_ = load_step_state(f, path, *w_); }
 
  private:
-  // The weighting's decision on the Gram matrix M, timed for StepStats.
-  TaskWeights decide(const Gram& M, StepStats& st) {
+  // The weighting's decision on the Gram matrix M and the losses, timed for StepStats.
+  TaskWeights decide(const Gram& M, const std::vector<double>& losses, StepStats& st) {
     const auto t0 = Clock::now();
-    TaskWeights w = w_->weights(M, st.loss, step_);
+    TaskWeights w = w_->weights(M, losses, step_);
     st.solver_seconds = seconds_since(t0);
     MT_CHECK((int)w.shared.size() == M.K && (int)w.heads.size() == M.K, name_.c_str(), "weighting gave a wrong count");
     st.weight = w.shared;
@@ -78,9 +79,14 @@ class GramMethod : public Method {
     StepStats st;
     st.loss = zg.loss;
     const auto t0 = Clock::now();
-    const Gram M = z_gram(zg);
+    Gram M = z_gram(zg);
+    // Under mpirun, the global batch's Gram matrix and losses (K^2 + K numbers, one
+    // allreduce; mtl/dist/step_share.h), so every rank decides the same weights; st.loss
+    // stays this rank's (the loop reduces it). Without mpirun a no-op.
+    std::vector<double> losses = zg.loss;
+    dist::global_gram(M.v, losses);
     st.gram_seconds = seconds_since(t0);
-    z_backward(m, zg, decide(M, st));
+    z_backward(m, zg, decide(M, losses, st));
     return st;
   }
 
@@ -110,7 +116,7 @@ class GramMethod : public Method {
     const auto t0 = Clock::now();
     const Gram M{K, gram_matrix(gp, n)};
     st.gram_seconds = seconds_since(t0);
-    const TaskWeights w = decide(M, st);
+    const TaskWeights w = decide(M, st.loss, st);  // (not run under mpirun: the trainer refuses it)
     size_t at = 0;  // the shared gradient = sum_t w_t g_t (summed in double)
     for (const auto& [name, p] : shared) {
       Tensor gp = p.grad();

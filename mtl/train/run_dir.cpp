@@ -98,10 +98,11 @@ void RunDir::check(const std::string& dir, const std::string& resume, bool force
     throw UsageError("--out " + dir + ": cannot be created (" + p.string() + " is not writable)");
 }
 
-RunDir::RunDir(std::string out, const std::string& resume, bool force) : dir_(std::move(out)) {
+RunDir::RunDir(std::string out, const std::string& resume, bool force, bool writer)
+    : dir_(std::move(out)), writer_(writer) {
   check(dir_, resume, force);
   std::error_code ec;
-  if (!fs::is_directory(dir_, ec)) return;
+  if (!writer_ || !fs::is_directory(dir_, ec)) return;
   for (const auto& entry : fs::directory_iterator(dir_, ec)) {
     const std::string name = entry.path().filename().string();
     if (entry.is_regular_file(ec) && is_stale_temporary(name) && fs::remove(entry.path(), ec)) removed_.push_back(name);
@@ -120,16 +121,19 @@ void RunDir::ensure_created() {
 }
 
 void RunDir::save_model(const std::string& name, const Module& m, const Metadata& meta) {
+  if (!writer_) return;
   ensure_created();
   save_module(path(name), m, meta);
 }
 
 void RunDir::save_checkpoint(const Module& model, const Optimizer& opt, const CheckpointExtra& extra) {
+  if (!writer_) return;
   ensure_created();
   mt::save_checkpoint(path("checkpoint.safetensors"), model, opt, extra);
 }
 
 void RunDir::write_text(const std::string& name, const std::string& text) {
+  if (!writer_) return;
   ensure_created();
   write_text_atomic(path(name), text);
 }

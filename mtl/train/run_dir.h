@@ -32,8 +32,10 @@ void write_text_atomic(const std::string& path, const std::string& text);
 class RunDir {
  public:
   // Throws UsageError (mtl/train/config.h) when `out` cannot hold this run (check()),
-  // then removes the stale temporary files in it.
-  RunDir(std::string out, const std::string& resume, bool force);
+  // then removes the stale temporary files in it. writer = false (the ranks other than
+  // 0 of a data-parallel job, mtl/dist/): the checks alone, and every write below is
+  // skipped.
+  RunDir(std::string out, const std::string& resume, bool force, bool writer = true);
   // The checks alone, changing nothing.
   static void check(const std::string& out, const std::string& resume, bool force);
 
@@ -58,6 +60,7 @@ class RunDir {
  private:
   void ensure_created();
   std::string dir_, config_;
+  bool writer_ = true;
   bool created_ = false;
   std::vector<std::string> removed_;
 };

@@ -13,6 +13,9 @@
 #include "engine/parallel.h"
 #include "engine/rng.h"
 #include "layers/serialize.h"
+#include "mtl/dist/comm.h"
+#include "mtl/dist/data_parallel.h"
+#include "mtl/dist/step_share.h"
 #include "mtl/methods/chebyshev.h"
 #include "mtl/methods/gram_method.h"
 #include "mtl/models/model_file.h"
@@ -168,8 +171,13 @@ namespace {
 // One run of the loop: the stages of train() (see trainer.h), one method each.
 class Run {
  public:
+  // Under mpirun (mtl/dist/) rank 0 alone prints and writes the run directory.
   Run(const TrainData& data_in, const TrainConfig& config, TrainObserver* obs)
-      : t_start_(Clock::now()), c_(resolve_train_config(config)), obs_(obs), dir_(c_.out, c_.resume, c_.force),
+      : t_start_(Clock::now()),
+        c_(resolve_train_config(config)),
+        comm_(dist::world()),
+        obs_(comm_.root() ? obs : nullptr),
+        dir_(c_.out, c_.resume, c_.force, /*writer=*/comm_.root()),
         data_(prepare_data(data_in)) {}
 
   TrainResult go(const ModelFactory& make_model_fn, const MethodFactory& make_method_fn) {
@@ -177,6 +185,7 @@ class Run {
     if (!c_.resume.empty()) resume();
     Loader loader(data_.train, c_.batch, true, c_.seed);
     if (c_.resume.empty()) recipe_->start(*ctx_);  // LSUV (Chebyshev-AL)
+    start_data_parallel(loader);
     start_result(loader);
     dir_.set_config(config_json().dump(2) + "\n");
     int e = start_epoch_;
@@ -207,6 +216,45 @@ class Run {
     own_ = in;
     split_off_validation(own_, *c_.val, c_.seed);
     return own_;
+  }
+
+  // Data parallelism (mtl/dist/data_parallel.h): the loader's batches split by sample
+  // index, rank 0's weights and state on every rank (the seed makes them equal already;
+  // the broadcast makes sure), then checked by hash.
+  void start_data_parallel(Loader& loader) {
+    if (!comm_.parallel()) return;
+    const int N = comm_.size();
+    // What runs data-parallel: methods linear in the losses, Chebyshev-AL (global f_t), and
+    // the Gram methods at Z (global Gram matrix and losses, gram_method.cpp). The Gram
+    // matrix of parameter gradients is not a sum of the ranks' (mgda, aligned-mtl,
+    // --gradients parameters), and the loss-only weightings keep per-rank state from the
+    // losses (dwa, rlw, famo, stch, gradnorm): refused rather than run divergent.
+    const bool linear = c_.method == "uniform" || c_.method == "fixed" || c_.method == "uncertainty" ||
+                        c_.method == "single-task" || c_.method == "chebyshev-al";
+    const bool at_z = c_.method == "mgda-ub" || c_.method == "aligned-mtl-ub" ||
+                      (takes_gradient_mode(c_.method) && c_.gradients.value_or("representation") == "representation");
+    if (!linear && !at_z)
+      throw UsageError("--method " + c_.method + (c_.gradients ? " --gradients " + *c_.gradients : std::string()) +
+                       " does not run data-parallel (under mpirun: uniform, fixed, uncertainty, single-task, "
+                       "chebyshev-al, and mgda-ub, aligned-mtl-ub, pcgrad, cagrad, imtl-g, nash-mtl, upgrad with "
+                       "--gradients representation)");
+    const int last = data_.train.n % c_.batch == 0 ? c_.batch : data_.train.n % c_.batch;
+    if (std::min(c_.batch, last) < N)
+      throw UsageError("--batch " + std::to_string(c_.batch) + " over " + std::to_string(data_.train.n) +
+                       " training images leaves a batch of " + std::to_string(std::min(c_.batch, last)) +
+                       " samples for " + std::to_string(N) + " ranks: every rank needs at least one");
+    loader.shard(comm_.rank(), N);
+    dist::broadcast_tensors(comm_, replicated());
+    dist::check_replicas(comm_, replicated(), "the start");
+  }
+
+  // Every tensor the ranks must hold identically: the model's parameters and buffers,
+  // the method's parameters.
+  NamedTensors replicated() const {
+    NamedTensors all = model_->named_parameters();
+    for (auto& b : model_->named_buffers()) all.push_back(std::move(b));
+    for (auto& p : method_->parameters()) all.push_back(std::move(p));
+    return all;
   }
 
   // Model, method, optimizer, recipe (the global RNG seeded first: initialisation, t).
@@ -362,6 +410,7 @@ class Run {
     cfg["seed"] = c_.seed;
     cfg["data_seed"] = c_.data_seed;
     cfg["threads"] = res_.info.threads;
+    if (comm_.parallel()) cfg["ranks"] = comm_.size();
     cfg["val"] = *c_.val;
     cfg["train_limit"] = c_.train_limit;
     cfg["test_limit"] = c_.test_limit;
@@ -441,18 +490,27 @@ class Run {
     int step = 0, solver_steps = 0;
     double iterations_sum = 0, gap_sum = 0, gap_max = 0;
     Batch b;
+    const double comm_s0 = comm_.seconds();
+    const uint64_t bytes0 = comm_.bytes_sent();
     while (loader.next(b)) {
       step++;
       global_step_++;
       Tensor x = Tensor::from({b.n, b.c, b.h, b.w}, b.x);
       opt_->zero_grad();  // the model's and the method's parameters
-      const StepStats st = gradients(x, b, e + 1, step);
+      StepStats st;
+      {
+        const dist::BatchShare share{b.offset, b.n, b.global_n};  // this rank's rows of the batch
+        dist::StepScope scope(comm_, share);
+        st = gradients(x, b, e + 1, step);
+        // the global batch's gradient and losses: one fused allreduce (no-op without mpirun)
+        reducer_.allreduce(comm_, opt_->params(), share.share(), st.loss);
+      }
       recipe_->before_step(*ctx_);
       opt_->step();
       method_->after_step();
       recipe_->after_step(*ctx_);
       for (int t = 0; t < K; t++) {
-        loss_sum[t] += st.loss[t] * b.n;
+        loss_sum[t] += st.loss[t] * b.global_n;
         weight_sum[t] += st.weight[t];
         weight_sq[t] += st.weight[t] * st.weight[t];
       }
@@ -462,7 +520,7 @@ class Run {
         gap_sum += st.solver_gap;
         gap_max = std::max(gap_max, st.solver_gap);
       }
-      samples += b.n;
+      samples += b.global_n;
       if (obs_) {
         BatchInfo bi;
         bi.epoch = e + 1;
@@ -478,6 +536,10 @@ class Run {
       }
     }
     rec.train_s = seconds_between(epoch_start_, Clock::now());
+    train_s_ += rec.train_s;
+    comm_s_ += comm_.seconds() - comm_s0;
+    step_bytes_ += comm_.bytes_sent() - bytes0;
+    steps_ += step;
     rec.train_samples_per_s = rec.train_s > 0 ? samples / rec.train_s : 0.0;
     rec.global_step = global_step_;
     for (int t = 0; t < K; t++) {
@@ -501,6 +563,10 @@ class Run {
   // After the batches: the recipe's end of training, evaluation, selection, the files.
   void finish_epoch(EpochRecord& rec) {
     recipe_->end_training(rec.epoch - 1, *ctx_);
+    if (comm_.parallel()) {
+      dist::average_buffers(comm_, model_->named_buffers());  // BatchNorm's running statistics
+      dist::check_replicas(comm_, replicated(), "epoch " + std::to_string(rec.epoch));
+    }
     check_all_finite(model_->named_parameters(), rec.epoch, last_ckpt_);
     check_all_finite(method_->parameters(), rec.epoch, last_ckpt_);
     if (data_.val.n > 0) {
@@ -599,6 +665,17 @@ class Run {
     j["best_selection"] = recipe_->criterion();
     j["best_test_acc"] = by_task(tasks, best_test_, 1e4);
     j["train_samples_per_s"] = std::round(res_.train_samples_per_s * 10) / 10;
+    if (comm_.parallel() && steps_ > 0) {  // the cost of data parallelism (rank 0's view)
+      nlohmann::ordered_json& d = j["data_parallel"];
+      d["ranks"] = comm_.size();
+      d["steps"] = steps_;
+      d["step_s"] = train_s_ / (double)steps_;                    // the loop: data, compute, communication
+      d["comm_s_per_step"] = comm_s_ / (double)steps_;            // inside MPI (waiting included)
+      d["gradient_allreduce_s_per_step"] = reducer_.allreduce_seconds() / (double)steps_;
+      if (reducer_.profiling()) d["wait_s_per_step"] = reducer_.wait_seconds() / (double)steps_;
+      d["gradient_allreduce_floats"] = reducer_.floats();
+      d["bytes_sent_per_step"] = (double)step_bytes_ / (double)steps_;  // by rank 0, in the steps
+    }
     if (finished) recipe_->finish(*ctx_, j);
     res_.wall_s = seconds_between(t_start_, Clock::now());
     j["wall_s"] = std::round(res_.wall_s * 1000) / 1000;
@@ -609,6 +686,11 @@ class Run {
 
   const Clock::time_point t_start_;
   const TrainConfig c_;  // resolved
+  dist::Comm& comm_;
+  dist::GradientReducer reducer_;
+  double train_s_ = 0, comm_s_ = 0;  // this call's training loops, and their communication
+  int64_t steps_ = 0;
+  uint64_t step_bytes_ = 0;
   TrainObserver* const obs_;
   RunDir dir_;
   TrainData own_;  // the data with the validation split, when train() makes it

@@ -59,7 +59,9 @@ std::map<std::string, std::vector<double>> metrics(const fs::path& csv) {
 void check_agree(const fs::path& one, const fs::path& many, const std::string& what) {
   const auto a = metrics(one / "metrics.csv"), b = metrics(many / "metrics.csv");
   REQUIRE(a.size() == b.size());
-  for (const auto& [col, va] : a) {
+  for (const auto& column : a) {  // (no structured binding: clang cannot capture one in INFO)
+    const auto& col = column.first;
+    const auto& va = column.second;
     INFO(what << ": column " << col);
     REQUIRE(b.count(col) == 1);
     const auto& vb = b.at(col);

@@ -360,7 +360,9 @@ TEST_CASE("every Gram weighting at K = 1") {
   const std::pair<const char*, double> want[] = {{"mgda", 1.0},    {"pcgrad", 1.0},  {"cagrad", 1.0 + o.cagrad_c},
                                                  {"imtl-g", 1.0},  {"nash-mtl", 0.2}, {"aligned-mtl", 1.0},
                                                  {"upgrad", 1.0}};
-  for (const auto& [name, w] : want) {
+  for (const auto& nw : want) {  // (no structured binding: clang cannot capture one in CHECK_MESSAGE)
+    const char* name = nw.first;
+    const double w = nw.second;
     TaskWeights tw = weigh(name, g, o);
     REQUIRE(tw.shared.size() == 1);
     CHECK_MESSAGE(tw.shared[0] == doctest::Approx(w).epsilon(1e-7), name);
@@ -579,7 +581,9 @@ TEST_CASE("each Gram method's step: shared gradient of sum_t w_t L_t, head t's o
                                                             {"aligned-mtl-ub", GradientMode::Representation}};
   for (const char* name : kGramModeMethods)
     for (GradientMode mode : {GradientMode::Representation, GradientMode::Parameters}) runs.push_back({name, mode});
-  for (const auto& [name, mode] : runs) {
+  for (const auto& run : runs) {  // (no structured binding: clang cannot capture one in CHECK_MESSAGE)
+    const std::string& name = run.first;
+    const GradientMode mode = run.second;
     MethodOptions o;
     o.gradients = mode;
     o.nash_max_norm = 0;  // the clip is checked below

@@ -211,7 +211,9 @@ TEST_CASE("report: a tiny MGDA-UB run gives well-formed, self-contained HTML wit
       {"plot-solver-iterations", {"solver_iterations"}},
       {"plot-solver-gap", {"solver_gap_mean", "solver_gap_max"}},
   };
-  for (const auto& [id, cols] : expected) {
+  for (const auto& e : expected) {  // (no structured binding: clang cannot capture one in CHECK_MESSAGE)
+    const std::string& id = e.first;
+    const auto& cols = e.second;
     CHECK_MESSAGE(count_of(html, "id=\"" + id + "\"") == 1, id);
     const std::string svg = plot(html, id);
     CHECK_MESSAGE(count_of(svg, "class=\"series\"") == (int)cols.size(), id);
@@ -277,7 +279,9 @@ TEST_CASE("report: a tiny Chebyshev-AL run, then a sweep of two such runs") {
   std::vector<std::string> sparsity = {"group_sparsity", "param_sparsity"};
   for (const auto& l : layers) sparsity.push_back("layer_sparsity_" + l);
   expected.emplace_back("plot-sparsity", sparsity);
-  for (const auto& [id, cols] : expected) {
+  for (const auto& e : expected) {  // (no structured binding: clang cannot capture one in CHECK_MESSAGE)
+    const std::string& id = e.first;
+    const auto& cols = e.second;
     const std::string svg = plot(html, id);
     CHECK_MESSAGE(count_of(svg, "class=\"series\"") == (int)cols.size(), id);
     for (const auto& col : cols) CHECK_MESSAGE(has_series(svg, col), id << ": " << col);

@@ -12,6 +12,27 @@
 // MethodOptions::normalization) is applied to M before the solver:
 // M_ij / (s_i s_j) = <g_i / s_i, g_j / s_j>; alpha then weights the raw
 // gradients, as there.
+//
+// The paper's Algorithm 2 ("Update Equations for MTL"), line by line, and where
+// one MGDA-UB step here (gram_method.cpp's representation mode + this file +
+// the optimizer) follows or departs from it:
+//   lines 1-3  theta^t -= eta grad_theta^t L^t, each head on its own loss.
+//              DEPARTS, as the reference code: the network trains on
+//              sum_t alpha_t L_t, so head t gets alpha_t grad_theta^t L^t
+//              (TaskWeights::heads = alpha below; z_backward() scales them).
+//   line 4     alpha = FRANKWOLFESOLVER: weights() below; min_norm() solves K = 2
+//              in closed form (Algorithm 1) and, for K >= 3, runs Wolfe's
+//              min-norm-point algorithm by default (exact, stops on the duality
+//              gap; --solver frank-wolfe is lines 6-15 as written, see
+//              min_norm.cpp's frank_wolfe() for its own departures).
+//   line 8     M_ij = <grad L^i, grad L^j>: for mgda-ub the gradients w.r.t. Z
+//              (Section 3.3: Z's gradients in place of theta^sh's), per sample,
+//              from z_gradients()/z_gram(); for mgda at every shared parameter.
+//              Departs only by the optional normalisation above (reference code).
+//   line 5     theta^sh -= eta sum_t alpha_t grad_theta^sh L^t: z_backward() runs
+//              one trunk backward with upstream sum_t alpha_t dL^t/dZ, which is
+//              that sum by the chain rule; the optimizer (SGD with momentum, Adam,
+//              ...) then takes the step instead of plain eta times the gradient.
 #include <algorithm>
 #include <cmath>
 

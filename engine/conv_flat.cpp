@@ -15,23 +15,39 @@ namespace mt::conv_flat {
 
 namespace {
 
+#if defined(__clang__)  // clang ignores GCC target pragmas: the attribute on every function instead
+#pragma clang attribute push(__attribute__((target("avx512f,fma"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx512f,fma")
+#endif
 namespace avx512 {
 #define MT_FLAT_ISA 512
 #include "engine/conv_flat_body.h"
 #undef MT_FLAT_ISA
 }  // namespace avx512
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
+#if defined(__clang__)  // clang ignores GCC target pragmas: the attribute on every function instead
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
+#endif
 namespace avx2 {
 #define MT_FLAT_ISA 256
 #include "engine/conv_flat_body.h"
 #undef MT_FLAT_ISA
 }  // namespace avx2
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 namespace portable {
 #define MT_FLAT_ISA 0

@@ -35,7 +35,11 @@ namespace mt {
 
 namespace {
 
+#if defined(__clang__)  // clang refuses the 32-byte vectors of the helpers below across its clones: one baseline build
+#define MT_CLONES
+#else
 #define MT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 #define MT_INLINE_BN inline __attribute__((always_inline))
 
 // Eight-lane GCC vectors: one AVX register in the AVX2 and AVX-512 clones, two

@@ -521,7 +521,8 @@ TEST_CASE("export: the Cortex-M4 build under QEMU prints the host build's bits")
   cli::Run r = cli::run_mtl(tmp, {"export", "--weights", w, "--out", out.string(), "--name", "net", "--int8", "--calib",
                                   "20", "--test-images", "8", "--data-dir", cli::data_dir().string()});
   cli::check_ok(r);
-  const fs::path script = cli::binary().parent_path().parent_path() / "tests" / "embedded_check.sh";
+  // the repository's tests/ (data/'s sibling: build/mtl and build/sanitize/mtl alike)
+  const fs::path script = cli::data_dir().parent_path() / "tests" / "embedded_check.sh";
   std::string o;
   const int code = run_command(cli::shell_quote(script.string()) + " " + cli::shell_quote(out.string()) + " net", o);
   INFO(o);

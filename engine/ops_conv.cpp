@@ -225,6 +225,21 @@ Padded grad_layout(const ConvGeom& g, bool dx) {
 }
 
 // dst (planes x l.plane(), its borders already zero) gets src's planes of h x w.
+// dst[i] += sum_p parts[p * n + i] over p = 0..count-1, summed in double in part
+// order (whatever the thread count: the backward passes' deterministic reduction of
+// their per-band or per-chunk weight and bias gradients). Nothing when dst is null.
+template <typename Part>  // float (weight partials) or double (bias partials)
+void add_partials(float* dst, const Part* parts, int64_t count, int64_t n) {
+  if (!dst) return;
+  parallel_for(n, 4096, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; i++) {
+      double acc = 0;
+      for (int64_t p = 0; p < count; p++) acc += parts[p * n + i];
+      dst[i] += (float)acc;
+    }
+  });
+}
+
 void copy_padded(const float* src, int planes, int h, int w, const Padded& l, float* dst) {
   for (int c = 0; c < planes; c++)
     for (int i = 0; i < h; i++)
@@ -519,20 +534,8 @@ void flat_backward(const ConvGeom& g, const float* X, const float* Wt, const flo
   }
 
   // The band partials, added in band order.
-  if (dW)
-    parallel_for((int64_t)O * T, 4096, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; i++) {
-        double acc = 0;
-        for (int64_t b = 0; b < bands; b++) acc += dW_part[b * O * T + i];
-        dW[i] += (float)acc;
-      }
-    });
-  if (db)
-    for (int o = 0; o < O; o++) {
-      double acc = 0;
-      for (int64_t b = 0; b < bands; b++) acc += db_part[b * O + o];
-      db[o] += (float)acc;
-    }
+  add_partials(dW, dW_part, bands, (int64_t)O * T);
+  add_partials(db, db_part, bands, O);
 }
 
 }  // namespace
@@ -713,20 +716,8 @@ Tensor conv2d(const Tensor& x, const Tensor& W, const Tensor& b, Conv2dArgs a) {
       });
 
       // The chunk partials, added in chunk order.
-      if (dW)
-        parallel_for(O * K, 4096, [&](int64_t i0, int64_t i1) {
-          for (int64_t i = i0; i < i1; i++) {
-            double acc = 0;
-            for (int64_t c = 0; c < chunks; c++) acc += dW_part[c * O * K + i];
-            dW[i] += (float)acc;
-          }
-        });
-      if (db)
-        for (int64_t o = 0; o < O; o++) {
-          double acc = 0;
-          for (int64_t c = 0; c < chunks; c++) acc += db_part[c * O + o];
-          db[o] += (float)acc;
-        }
+      add_partials(dW, dW_part, chunks, O * K);
+      add_partials(db, db_part, chunks, O);
     });
   }
   return y;

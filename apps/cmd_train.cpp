@@ -87,6 +87,11 @@ const std::vector<Flag<TrainArgs>>& train_flags() {
         [](A& a) -> auto& { return a.c.normalization; }),
       f("solver", "NAME", kModel, "mgda, mgda-ub with 3+ tasks: wolfe | frank-wolfe | projected-gradient  [wolfe]",
         [](A& a) -> auto& { return a.c.solver; }),
+      f("heads", "H", kModel,
+        "mgda, mgda-ub: alpha (head t trains on alpha_t L_t, as the reference code) |\n"
+        "own (head t on its own loss L_t, as the paper's Algorithm 2, lines 1-3) |\n"
+        "mean (head t on L_t / K, the head rates of weights 1/K)  [alpha]",
+        [](A& a) -> auto& { return a.c.heads; }),
       f("gradnorm-alpha", "X", kModel, "gradnorm: the asymmetry alpha  [1.5]",
         [](A& a) -> auto& { return a.c.gradnorm_alpha; }),
       f("gradients", "MODE", kBal,

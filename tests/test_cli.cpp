@@ -173,6 +173,8 @@ TEST_CASE("cli: bad command lines fail with one line and create nothing") {
       {{"--optimizer", "rmsprop"}, "optimizer"},
       {{"--normalization", "l3"}, "normalization"},
       {{"--method", "mgda-ub", "--solver", "fw"}, "--solver: unknown min-norm solver 'fw' (allowed: wolfe, frank-wolfe"},
+      {{"--method", "mgda-ub", "--heads", "none"}, "--heads: unknown head weights 'none' (valid: alpha, own, mean)"},
+      {{"--method", "uniform", "--heads", "own"}, "--heads is only used by --method mgda and mgda-ub"},
       {{"--threads", "0"}, "--threads"},
       {{"--lr-first-step", "9"}, "--lr-first-step needs --lr-step"},
       {{"--lr-step", "10", "--lr-first-step", "0"}, "--lr-first-step must be >= 1, got 0"},

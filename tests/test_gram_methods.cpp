@@ -172,6 +172,17 @@ TEST_CASE("mgda: the min-norm point; two orthogonal gradients of norms 1 and 2 g
   TaskWeights w = weigh("mgda", {{1, 0}, {0, 2}});
   check_close(w.shared, {0.8, 0.2}, 1e-12);
   check_close(w.heads, w.shared, 0);  // MGDA trains on sum_t alpha_t L_t
+  MethodOptions o;
+  o.heads = HeadWeights::Own;  // --heads own: Algorithm 2 lines 1-3, each head on its own loss
+  TaskWeights wo = weigh("mgda", {{1, 0}, {0, 2}}, o);
+  check_close(wo.shared, {0.8, 0.2}, 1e-12);
+  check_close(wo.heads, {1, 1}, 0);
+  o.heads = HeadWeights::Mean;  // --heads mean: 1/K
+  TaskWeights wm = weigh("mgda-ub", {{1, 0}, {0, 2}}, o);
+  check_close(wm.shared, {0.8, 0.2}, 1e-12);
+  check_close(wm.heads, {0.5, 0.5}, 0);
+  CHECK(parse_head_weights("own") == HeadWeights::Own);
+  CHECK_THROWS_WITH_AS(parse_head_weights("all"), doctest::Contains("'all'"), Error);
 }
 
 TEST_CASE("pcgrad: the conflicting parts are projected away, as drawn in the paper's Figure 1") {

@@ -6,7 +6,9 @@
 #   mgda     exact MGDA, for K <= MGDA_MAX_K (one trunk backward per task)
 # and, for the causes of MGDA-UB's loss at many tasks, the variants
 #   mgda-ub-fw (the paper's Frank-Wolfe solver), mgda-ub-loss+ and mgda-ub-l2
-#   (gradient normalisations of the MGDA code).
+#   (gradient normalisations of the MGDA code), mgda-ub-own (each head on its
+#   own loss, the paper's Algorithm 2, instead of alpha_t L_t) and mgda-ub-hmean
+#   (heads on L_t / K, the head rates of `mean`: only the trunk's direction differs).
 # with the same epochs and data; each method's learning rate is chosen from
 # LRS on a validation split (seed 0, best mean validation accuracy over the
 # epochs), then SEEDS are trained at that lr. Reported per (K, method): mean
@@ -44,6 +46,8 @@ method_flags() {  # method_flags METHOD K [HOT]
     mgda-ub-fw) echo "--method mgda-ub --solver frank-wolfe" ;;         # the paper's solver, 250 iterations
     mgda-ub-loss+) echo "--method mgda-ub --solver $SOLVER --normalization loss+" ;;  # the MGDA code's CelebA setting
     mgda-ub-l2) echo "--method mgda-ub --solver $SOLVER --normalization l2" ;;
+    mgda-ub-own) echo "--method mgda-ub --solver $SOLVER --heads own" ;;
+    mgda-ub-hmean) echo "--method mgda-ub --solver $SOLVER --heads mean" ;;
     stl) echo "--method fixed --weights $(weights "$2" "$3")" ;;
     *) echo "many_tasks.sh: unknown method '$1'" >&2; exit 2 ;;
   esac

@@ -65,10 +65,18 @@ struct ChebyshevOptions {                 // chebyshev-al (mtl/methods/chebyshev
 // dL_t/dZ (one trunk pass) or dL_t/dtheta_sh (one trunk backward per task).
 enum class GradientMode { Representation, Parameters };
 
+// mgda, mgda-ub: what head t trains on. Alpha: alpha_t L_t (the reference
+// code: the network trains on sum_t alpha_t L_t); Own: L_t (the paper's
+// Algorithm 2, lines 1-3); Mean: L_t / K (the heads' rates under uniform
+// weights 1/K, to compare trunk directions at equal head rates).
+enum class HeadWeights { Alpha, Own, Mean };
+HeadWeights parse_head_weights(const std::string& s);  // "alpha" | "own" | "mean"
+
 struct MethodOptions {
   std::vector<double> weights;                      // fixed: w_t
   GradNormalization normalization = GradNormalization::None;  // mgda, mgda-ub: scaling of g_t before the solver
   MinNormOptions solver;                            // mgda, mgda-ub, K >= 3
+  HeadWeights heads = HeadWeights::Alpha;           // mgda, mgda-ub: what head t trains on
   double gradnorm_alpha = 1.5;                      // gradnorm: the asymmetry alpha
   GradientMode gradients = GradientMode::Representation;  // pcgrad, cagrad, imtl-g, nash-mtl, upgrad
   uint64_t seed = 0;                                // pcgrad (projection order), rlw (the weights)

@@ -17,9 +17,11 @@
 // one MGDA-UB step here (gram_method.cpp's representation mode + this file +
 // the optimizer) follows or departs from it:
 //   lines 1-3  theta^t -= eta grad_theta^t L^t, each head on its own loss.
-//              DEPARTS, as the reference code: the network trains on
+//              By default DEPARTS, as the reference code: the network trains on
 //              sum_t alpha_t L_t, so head t gets alpha_t grad_theta^t L^t
 //              (TaskWeights::heads = alpha below; z_backward() scales them).
+//              --heads own (HeadWeights::Own) follows the paper: heads = 1,
+//              head t on L_t; --heads mean gives heads = 1/K (a diagnostic).
 //   line 4     alpha = FRANKWOLFESOLVER: weights() below; min_norm() solves K = 2
 //              in closed form (Algorithm 1) and, for K >= 3, runs Wolfe's
 //              min-norm-point algorithm by default (exact, stops on the duality
@@ -36,6 +38,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/error.h"
 #include "mtl/methods/gram_method.h"
 
 namespace mt {
@@ -58,7 +61,9 @@ class MinNorm : public GramWeighting {
     for (int i = 0; i < K; i++)
       for (int j = 0; j < K; j++) M[i * K + j] /= s[i] * s[j];
     MinNormResult r = min_norm(M, K, opt_.solver);
-    return {r.alpha, r.alpha, r.iterations, /*min_norm=*/true, r.gap};  // r.gap: the solve's certificate
+    std::vector<double> heads = opt_.heads == HeadWeights::Alpha ? r.alpha
+                                : std::vector<double>(K, opt_.heads == HeadWeights::Own ? 1.0 : 1.0 / K);
+    return {r.alpha, heads, r.iterations, /*min_norm=*/true, r.gap};  // r.gap: the solve's certificate
   }
 
  private:
@@ -66,6 +71,13 @@ class MinNorm : public GramWeighting {
 };
 
 }  // namespace
+
+HeadWeights parse_head_weights(const std::string& s) {
+  if (s == "alpha") return HeadWeights::Alpha;
+  if (s == "own") return HeadWeights::Own;
+  if (s == "mean") return HeadWeights::Mean;
+  throw Error("unknown head weights '" + s + "' (valid: alpha, own, mean)");
+}
 
 std::unique_ptr<GramWeighting> make_min_norm_weighting(const MethodOptions& opt) {
   return std::make_unique<MinNorm>(opt);

@@ -85,6 +85,7 @@ TrainConfig resolve_train_config(const TrainConfig& in) {
   if (!c.lr_gamma) c.lr_gamma = 0.1;
   if (!c.normalization) c.normalization = "none";
   if (!c.solver) c.solver = "wolfe";
+  if (!c.heads) c.heads = "alpha";
   if (!c.gradnorm_alpha) c.gradnorm_alpha = 1.5;
   if (!c.source.channels) c.source.channels = 3;
   if (!c.source.test_fraction) c.source.test_fraction = 0.2;
@@ -133,6 +134,7 @@ void validate_train_config(const TrainConfig& in, bool named) {
     refuse(!in.weights.empty(), "weights", "the preference vector is --prefs");
     refuse(in.normalization.has_value(), "normalization", "it belongs to --method mgda / mgda-ub");
     refuse(in.solver.has_value(), "solver", "it belongs to --method mgda / mgda-ub");
+    refuse(in.heads.has_value(), "heads", "it belongs to --method mgda / mgda-ub");
   } else {
     const std::string only = "it belongs to --method chebyshev-al";
     refuse(!in.prefs.empty(), "prefs", only);
@@ -162,6 +164,8 @@ void validate_train_config(const TrainConfig& in, bool named) {
     throw UsageError("--normalization is only used by --method mgda and mgda-ub (got --method " + in.method + ")");
   if (!is_mgda(in.method) && in.solver)
     throw UsageError("--solver is only used by --method mgda and mgda-ub (got --method " + in.method + ")");
+  if (!is_mgda(in.method) && in.heads)
+    throw UsageError("--heads is only used by --method mgda and mgda-ub (got --method " + in.method + ")");
   if (in.method != "gradnorm" && in.gradnorm_alpha)
     throw UsageError("--gradnorm-alpha is only used by --method gradnorm (got --method " + in.method + ")");
   auto only = [&](bool given, const char* flag, bool applies, const std::string& methods) {
@@ -220,6 +224,11 @@ void validate_train_config(const TrainConfig& in, bool named) {
     parse_min_norm_algo(*c.solver);
   } catch (const Error& e) {
     throw UsageError(std::string("--solver: ") + e.what());
+  }
+  try {
+    parse_head_weights(*c.heads);
+  } catch (const Error& e) {
+    throw UsageError(std::string("--heads: ") + e.what());
   }
   need_finite(*c.gradnorm_alpha, *c.gradnorm_alpha >= 0, "--gradnorm-alpha must be >= 0");
   if (cheb) {

@@ -67,6 +67,7 @@ struct TrainConfig : DataConfig {
   std::vector<double> weights;         // fixed: w_t
   std::optional<std::string> normalization;  // mgda, mgda-ub: none | l2 | loss | loss+  [none]
   std::optional<std::string> solver;         // mgda, mgda-ub with >= 3 tasks: min_norm_algo_names()  [wolfe]
+  std::optional<std::string> heads;          // mgda, mgda-ub: alpha | own | mean (head t trains on alpha_t L_t, L_t or L_t / K)  [alpha]
   std::optional<double> gradnorm_alpha;      // gradnorm: the asymmetry alpha  [1.5]
   // the gradient-balancing methods (mtl/methods/gram_method.h, loss_method.h); unset:
   // MethodOptions' defaults

@@ -130,6 +130,7 @@ MethodOptions method_options(const TrainConfig& c) {
   mo.weights = c.weights;
   mo.normalization = parse_grad_normalization(c.normalization.value_or("none"));
   mo.solver.algo = parse_min_norm_algo(c.solver.value_or("wolfe"));
+  mo.heads = parse_head_weights(c.heads.value_or("alpha"));
   mo.gradnorm_alpha = c.gradnorm_alpha.value_or(1.5);
   mo.seed = c.seed;
   if (c.gradients) mo.gradients = parse_gradient_mode(*c.gradients);
@@ -396,6 +397,7 @@ class Run {
     if (c_.method == "mgda" || c_.method == "mgda-ub") {
       cfg["normalization"] = *c_.normalization;
       cfg["solver"] = *c_.solver;
+      cfg["heads"] = *c_.heads;
     }
     if (c_.method == "gradnorm") cfg["gradnorm_alpha"] = *c_.gradnorm_alpha;
     const MethodOptions mo = method_options(c_);

@@ -14,9 +14,14 @@
 #include "engine/cpu_dispatch.h"
 #include "engine/conv_direct.h"
 #include "engine/parallel.h"
+#include "tests/conv_util.h"
 #include "tests/gradcheck.h"
 
 using namespace mt;
+using mt::testing::ConvCase;
+using mt::testing::ConvResult;
+using mt::testing::check_conv_against_naive;
+using mt::testing::run_conv;
 using mt::testing::same_bits;
 using mt::testing::gradcheck;
 using mt::testing::max_abs;
@@ -26,15 +31,9 @@ using mt::testing::rand_int;
 
 namespace {
 
-struct Case {
-  Shape x, w;
-  Conv2dArgs a;
-  bool bias;
-};
-
 // A random case; stride 1 three times in four (the direct path).
-Case random_case(Rng& rng) {
-  Case c;
+ConvCase random_case(Rng& rng) {
+  ConvCase c;
   for (;;) {
     const int N = rand_int(rng, 1, 10), C = rand_int(rng, 1, 5), O = rand_int(rng, 1, 9);
     const int kh = rand_int(rng, 1, 5), kw = rand_int(rng, 1, 5);
@@ -47,30 +46,6 @@ Case random_case(Rng& rng) {
     c.bias = rng.below(3) != 0;
     return c;
   }
-}
-
-struct Result {
-  Tensor y, dx, dW, db;
-};
-
-// conv2d forward and backward with upstream gy (made on the first call when undefined).
-Result run_fast(const Case& c, const Tensor& x0, const Tensor& w0, const Tensor& b0, Tensor& gy, Rng& rng) {
-  Tensor x = x0.clone(), w = w0.clone(), b = c.bias ? b0.clone() : Tensor();
-  x.requires_grad_();
-  w.requires_grad_();
-  if (c.bias) b.requires_grad_();
-  Tensor y = conv2d(x, w, b, c.a);
-  if (!gy.defined()) gy = Tensor::uniform(y.shape(), -1, 1, rng);
-  backward(y, gy);
-  return {y.detach(), x.grad(), w.grad(), c.bias ? b.grad() : Tensor()};
-}
-
-// The fast results equal the naive ones up to 1e-4 relative to the largest entry.
-void check_matches_naive(const Result& f, const Tensor& y_ref, const Conv2dGrads& g, bool bias) {
-  CHECK(max_abs_diff(f.y, y_ref) < 1e-4 * std::max(1.0, max_abs(y_ref)));
-  CHECK(max_abs_diff(f.dx, g.dx) < 1e-4 * std::max(1.0, max_abs(g.dx)));
-  CHECK(max_abs_diff(f.dW, g.dW) < 1e-4 * std::max(1.0, max_abs(g.dW)));
-  if (bias) CHECK(max_abs_diff(f.db, g.db) < 1e-4 * std::max(1.0, max_abs(g.db)));
 }
 
 struct ThreadsGuard {
@@ -89,32 +64,27 @@ TEST_SUITE("conv_direct") {
 TEST_CASE("conv2d forward and gradients equal the naive loops on random shapes") {
   Rng rng(21);
   for (int trial = 0; trial < 300; trial++) {
-    const Case c = random_case(rng);
+    const ConvCase c = random_case(rng);
     Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -1, 1, rng);
     Tensor b = Tensor::uniform({c.w[0]}, -1, 1, rng);
     Tensor gy;
-    const Result f = run_fast(c, x, w, b, gy, rng);
-    const Tensor y_ref = conv2d_naive(x, w, c.bias ? b : Tensor(), c.a);
-    const Conv2dGrads g = conv2d_backward_naive(x, w, gy, c.a);
     INFO("x " << shape_str(c.x) << " w " << shape_str(c.w) << " stride " << c.a.stride << " pad " << c.a.pad
               << " bias " << c.bias);
-    REQUIRE(f.y.shape() == y_ref.shape());
-    check_matches_naive(f, y_ref, g, c.bias);
+    const ConvResult f = run_conv(c, x, w, b, gy, rng);
+    check_conv_against_naive(c, x, w, b, f, gy);
   }
 }
 
 TEST_CASE("conv2d on the MultiLeNet and MDMTN shapes equals the naive loops") {
   Rng rng(22);
-  for (const Case& c : {Case{{12, 1, 28, 28}, {10, 1, 5, 5}, {}, true}, Case{{12, 10, 12, 12}, {20, 10, 5, 5}, {}, true},
-                        Case{{12, 1, 28, 28}, {20, 1, 5, 5}, {}, true}, Case{{4, 3, 32, 32}, {16, 3, 3, 3}, {1, 1}, true},
-                        Case{{4, 16, 16, 16}, {8, 16, 3, 3}, {1, 1}, false}}) {
+  for (const ConvCase& c : {ConvCase{{12, 1, 28, 28}, {10, 1, 5, 5}, {}, true}, ConvCase{{12, 10, 12, 12}, {20, 10, 5, 5}, {}, true},
+                        ConvCase{{12, 1, 28, 28}, {20, 1, 5, 5}, {}, true}, ConvCase{{4, 3, 32, 32}, {16, 3, 3, 3}, {1, 1}, true},
+                        ConvCase{{4, 16, 16, 16}, {8, 16, 3, 3}, {1, 1}, false}}) {
     INFO("x " << shape_str(c.x) << " w " << shape_str(c.w) << " pad " << c.a.pad);
     Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -0.3f, 0.3f, rng);
     Tensor b = Tensor::uniform({c.w[0]}, -1, 1, rng), gy;
-    const Result f = run_fast(c, x, w, b, gy, rng);
-    const Conv2dGrads g = conv2d_backward_naive(x, w, gy, c.a);
-    const Tensor y_ref = conv2d_naive(x, w, c.bias ? b : Tensor(), c.a);
-    check_matches_naive(f, y_ref, g, c.bias);
+    const ConvResult f = run_conv(c, x, w, b, gy, rng);
+    check_conv_against_naive(c, x, w, b, f, gy);
   }
 }
 
@@ -126,21 +96,20 @@ TEST_CASE("conv2d backward: the direct dW beside the column dX keeps its staged 
   // it (a heap-use-after-free that AddressSanitizer reports; without it the
   // freed memory usually still held the data). On a fresh thread, whose
   // scratch slots start empty, so a slot must grow.
-  const Case c{{1, 5, 3, 5}, {1, 5, 1, 3}, {1, 1}, false};
+  const ConvCase c{{1, 5, 3, 5}, {1, 5, 1, 3}, {1, 1}, false};
   Rng rng(25);
   Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -1, 1, rng), gy;
-  Result f;
-  std::thread([&] { f = run_fast(c, x, w, Tensor(), gy, rng); }).join();
-  const Conv2dGrads g = conv2d_backward_naive(x, w, gy, c.a);
-  check_matches_naive(f, conv2d_naive(x, w, Tensor(), c.a), g, false);
+  ConvResult f;
+  std::thread([&] { f = run_conv(c, x, w, Tensor(), gy, rng); }).join();
+  check_conv_against_naive(c, x, w, Tensor(), f, gy);
 }
 
 TEST_CASE("stride-1 conv2d gradients match finite differences") {
   Rng rng(23);
   // widths around a unit of 8 columns, padding below, at and past k-1
-  for (const Case& c : {Case{{2, 2, 6, 12}, {3, 2, 3, 3}, {1, 0}, true}, Case{{2, 1, 5, 13}, {2, 1, 3, 5}, {1, 2}, true},
-                        Case{{1, 3, 4, 9}, {2, 3, 2, 2}, {1, 1}, false}, Case{{2, 2, 4, 5}, {3, 2, 3, 3}, {1, 3}, true},
-                        Case{{3, 2, 8, 8}, {2, 2, 5, 1}, {1, 0}, true}}) {
+  for (const ConvCase& c : {ConvCase{{2, 2, 6, 12}, {3, 2, 3, 3}, {1, 0}, true}, ConvCase{{2, 1, 5, 13}, {2, 1, 3, 5}, {1, 2}, true},
+                        ConvCase{{1, 3, 4, 9}, {2, 3, 2, 2}, {1, 1}, false}, ConvCase{{2, 2, 4, 5}, {3, 2, 3, 3}, {1, 3}, true},
+                        ConvCase{{3, 2, 8, 8}, {2, 2, 5, 1}, {1, 0}, true}}) {
     INFO("x " << shape_str(c.x) << " w " << shape_str(c.w) << " pad " << c.a.pad);
     std::vector<Tensor> in = {param(c.x, rng), param(c.w, rng)};
     if (c.bias) in.push_back(param({c.w[0]}, rng));
@@ -158,15 +127,15 @@ TEST_CASE("the AVX2 and the portable builds of the kernels give the same bits") 
   }
   Rng rng(24);
   for (int trial = 0; trial < 40; trial++) {
-    Case c = random_case(rng);
+    ConvCase c = random_case(rng);
     c.a.stride = 1;
     if (c.x[2] + 2 * c.a.pad < c.w[2] || c.x[3] + 2 * c.a.pad < c.w[3]) continue;
     Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -1, 1, rng);
     Tensor b = Tensor::uniform({c.w[0]}, -1, 1, rng), gy;
     cpu_dispatch::force_portable(false);
-    const Result avx = run_fast(c, x, w, b, gy, rng);
+    const ConvResult avx = run_conv(c, x, w, b, gy, rng);
     cpu_dispatch::force_portable(true);
-    const Result port = run_fast(c, x, w, b, gy, rng);
+    const ConvResult port = run_conv(c, x, w, b, gy, rng);
     INFO("x " << shape_str(c.x) << " w " << shape_str(c.w) << " pad " << c.a.pad);
     CHECK(same_bits(avx.y, port.y));
     CHECK(same_bits(avx.dx, port.dx));
@@ -179,14 +148,14 @@ TEST_CASE("stride-1 conv2d is bit-identical at 1 and 2 threads") {
   Rng rng(25);
   // 40 samples: several chunks, so the chunked dW/db reduction is exercised;
   // 11 columns: every row ends in a tail unit; pad 1 stages x and dy.
-  for (const Case& c : {Case{{40, 3, 11, 11}, {6, 3, 3, 3}, {1, 1}, true},
-                        Case{{40, 10, 12, 12}, {20, 10, 5, 5}, {1, 0}, true}}) {
+  for (const ConvCase& c : {ConvCase{{40, 3, 11, 11}, {6, 3, 3, 3}, {1, 1}, true},
+                        ConvCase{{40, 10, 12, 12}, {20, 10, 5, 5}, {1, 0}, true}}) {
     Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -1, 1, rng);
     Tensor b = Tensor::uniform({c.w[0]}, -1, 1, rng), gy;
     set_num_threads(1);
-    const Result one = run_fast(c, x, w, b, gy, rng);
+    const ConvResult one = run_conv(c, x, w, b, gy, rng);
     set_num_threads(2);
-    const Result two = run_fast(c, x, w, b, gy, rng);
+    const ConvResult two = run_conv(c, x, w, b, gy, rng);
     INFO("x " << shape_str(c.x) << " w " << shape_str(c.w));
     CHECK(same_bits(one.y, two.y));
     CHECK(same_bits(one.dx, two.dx));

@@ -23,7 +23,7 @@ mkdir -p "$OUT"
 SPECS="single-task uniform uncertainty gradnorm mgda mgda-ub aligned-mtl aligned-mtl-ub dwa rlw famo stch"
 for m in pcgrad cagrad imtl-g nash-mtl upgrad; do SPECS="$SPECS $m:representation $m:parameters"; done
 HAS_MODE=0
-"$MTL" train --help 2>/dev/null | grep -q -- '--gradients' && HAS_MODE=1
+"$MTL" train --help 2>/dev/null | grep -- '--gradients' >/dev/null && HAS_MODE=1  # not grep -q: mtl's SIGPIPE would fail the pipe (pipefail)
 
 for spec in $SPECS; do
   method=${spec%%:*} mode=""

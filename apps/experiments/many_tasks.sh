@@ -120,7 +120,7 @@ def families(runs, dirs):
     for run, d in zip(runs, dirs):
         rows = list(csv.DictReader(open(f"{d}/metrics.csv")))
         r = rows[run["best_epoch"] - 1]
-        w = {k[len("weight_"):]: float(v) for k, v in r.items() if k.startswith("weight_")}
+        w = {k[len("weight_"):]: float(v) for k, v in r.items() if k.startswith("weight_") and not k.startswith("weight_std_")}
         total = sum(w.values())
         for t in w:
             f = t.split("_")[0]

@@ -194,6 +194,8 @@ TEST_CASE("report: a tiny MGDA-UB run gives well-formed, self-contained HTML wit
   for (const auto& t : kTasks) {
     REQUIRE(m.has("weight_std_" + t));
     for (double sd : m.numbers("weight_std_" + t)) CHECK(sd > 0);  // MGDA-UB's alpha moves from step to step
+    REQUIRE(m.has("grad_norm_" + t));  // ||g_t|| at Z, what alpha answers to
+    for (double n : m.numbers("grad_norm_" + t)) CHECK(n > 0);
   }
   const std::vector<std::string> written = report::write_report(run.string());
   REQUIRE(written.size() == 1);
@@ -208,6 +210,7 @@ TEST_CASE("report: a tiny MGDA-UB run gives well-formed, self-contained HTML wit
       {"plot-lr", {"lr"}},
       {"plot-throughput", {"train_samples_per_s"}},
       {"plot-weights", {"weight_left", "weight_right"}},
+      {"plot-grad-norms", {"grad_norm_left", "grad_norm_right"}},
       {"plot-solver-iterations", {"solver_iterations"}},
       {"plot-solver-gap", {"solver_gap_mean", "solver_gap_max"}},
   };
@@ -245,6 +248,7 @@ TEST_CASE("report: constant task weights are a sentence, not a plot; --out elsew
   const report::MetricsTable m = report::read_metrics_csv((run / "metrics.csv").string());
   for (const auto& t : kTasks)
     for (double sd : m.numbers("weight_std_" + t)) CHECK(sd == 0);
+  CHECK_FALSE(m.has("grad_norm_left"));  // no Gram matrix, no norms
   const std::string out = (tmp / "elsewhere.html").string();
   report::write_report(run.string(), out);
   CHECK_FALSE(fs::exists(run / "report.html"));

@@ -392,6 +392,24 @@ std::string run_report_html(const std::string& run_dir, const std::string& back)
                                         (band ? "; band: ±1 standard deviation over the steps." : ".") +
                                         marks);
     }
+    if (r.m.has("grad_norm_" + r.tasks[0])) {  // the Gram methods: what the weights answer to
+      LinePlot p = plot_for(r, "plot-grad-norms", "Task gradient norms", "||g_t|| (epoch mean)");
+      std::vector<double> all;
+      for (int t = 0; t < K; t++) {
+        p.series.push_back(task_series(r, t, "grad_norm_" + r.tasks[t], r.tasks[t]));
+        const auto v = r.m.numbers("grad_norm_" + r.tasks[t]);
+        all.insert(all.end(), v.begin(), v.end());
+      }
+      p.log_y = all_positive(all);
+      std::string mode = cfg_string(r.config, "gradients");  // set for the methods with both modes
+      if (mode.empty()) mode = r.method == "mgda" || r.method == "aligned-mtl" ? "parameters" : "representation";
+      b << figure(line_plot_svg(p), "The norm of each task's gradient g_t as the weighting saw it (√M_tt of "
+                                    "the Gram matrix; " +
+                                        std::string(mode == "parameters" ? "at the shared parameters" : "at Z, per sample") +
+                                        "), mean over the epoch's steps. The min-norm point leans towards the "
+                                        "tasks with the smallest gradients." +
+                                        std::string(p.log_y ? " Log axis." : "") + marks);
+    }
     if (solver) {
       LinePlot p = plot_for(r, "plot-solver-iterations", "Min-norm solver iterations", "iterations per step (epoch mean)");
       p.series.push_back(column_series(r, "solver_iterations", "iterations", "#000000"));

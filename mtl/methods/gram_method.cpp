@@ -1,7 +1,9 @@
 // The Method behind every Gram weighting, in both gradient modes (see gram_method.h).
 #include "mtl/methods/gram_method.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 
 #include "engine/autograd.h"
@@ -69,6 +71,8 @@ class GramMethod : public Method {
     st.solver_iterations = w.iterations;
     st.solver = w.min_norm;
     st.solver_gap = w.gap;
+    st.grad_norm.resize(M.K);
+    for (int t = 0; t < M.K; t++) st.grad_norm[t] = std::sqrt(std::max(0.0, M(t, t)));
     return w;
   }
 

@@ -41,6 +41,7 @@ struct StepStats {
   double solver_gap = 0;       // its relative duality gap (f(alpha) - min_i (M alpha)_i) / f(alpha), MinNormResult::gap
   double gram_seconds = 0;     // MGDA methods: wall time forming the Gram matrix <g_i, g_j>
   double solver_seconds = 0;   // MGDA methods: wall time of the min-norm solver on it
+  std::vector<double> grad_norm;  // Gram methods: ||g_t|| = sqrt(M_tt), the norms the weighting saw (else empty)
 };
 
 // Named per-epoch values a method or a recipe adds to metrics.csv ("mu", "lambda_sparsity", ...).

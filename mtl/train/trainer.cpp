@@ -487,9 +487,9 @@ class Run {
     model_->train();
     method_->begin_epoch();
     loader.start_epoch(e);
-    std::vector<double> loss_sum(K, 0.0), weight_sum(K, 0.0), weight_sq(K, 0.0);
+    std::vector<double> loss_sum(K, 0.0), weight_sum(K, 0.0), weight_sq(K, 0.0), norm_sum(K, 0.0);
     int64_t samples = 0;
-    int step = 0, solver_steps = 0;
+    int step = 0, solver_steps = 0, norm_steps = 0;
     double iterations_sum = 0, gap_sum = 0, gap_max = 0;
     Batch b;
     const double comm_s0 = comm_.seconds();
@@ -515,7 +515,9 @@ class Run {
         loss_sum[t] += st.loss[t] * b.global_n;
         weight_sum[t] += st.weight[t];
         weight_sq[t] += st.weight[t] * st.weight[t];
+        if (!st.grad_norm.empty()) norm_sum[t] += st.grad_norm[t];
       }
+      if (!st.grad_norm.empty()) norm_steps++;
       if (st.solver) {
         solver_steps++;
         iterations_sum += st.solver_iterations;
@@ -554,6 +556,9 @@ class Run {
       rec.extra.emplace_back("weight_std_" + data_.train.task_names[t],
                              std::sqrt(std::max(0.0, weight_sq[t] / (double)step - mean * mean)));
     }
+    if (norm_steps > 0)
+      for (int t = 0; t < K; t++)  // the Gram methods: the epoch's mean ||g_t||, what the weights answer to
+        rec.extra.emplace_back("grad_norm_" + data_.train.task_names[t], norm_sum[t] / (double)norm_steps);
     if (solver_steps > 0) {  // the min-norm solver's work and certificate (MGDA methods)
       rec.extra.emplace_back("solver_iterations", iterations_sum / solver_steps);
       rec.extra.emplace_back("solver_gap_mean", gap_sum / solver_steps);

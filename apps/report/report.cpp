@@ -406,8 +406,8 @@ std::string run_report_html(const std::string& run_dir, const std::string& back)
       b << figure(line_plot_svg(p), "The norm of each task's gradient g_t as the weighting saw it (√M_tt of "
                                     "the Gram matrix; " +
                                         std::string(mode == "parameters" ? "at the shared parameters" : "at Z, per sample") +
-                                        "), mean over the epoch's steps. The min-norm point leans towards the "
-                                        "tasks with the smallest gradients." +
+                                        "), mean over the epoch's steps: read it beside the task weights (MGDA's "
+                                        "alpha answers to these norms and to the angles between the gradients)." +
                                         std::string(p.log_y ? " Log axis." : "") + marks);
     }
     if (solver) {

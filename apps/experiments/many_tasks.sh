@@ -26,6 +26,8 @@
 #   KS [2 9 16 40]  METHODS [mean sum mgda-ub mgda]  LRS [0.01 0.03 0.1]  SEEDS [0 1 2]
 #   EPOCHS [5]  BATCH [64]  MODEL [resnet18-w8]  TRAIN_LIMIT [10000]  VAL [2000]  TEST_LIMIT [2000]
 #   SOLVER [wolfe]  MGDA_MAX_K [9]  STL_K [9]  EXTRA [extra mtl train flags]  MTL [build/mtl]
+# KS=" " runs nothing and prints the summary of what OUT holds; METHODS=" " with
+# STL_K = K trains only the single-task networks.
 set -euo pipefail
 OUT=$1
 KS=${KS:-2 9 16 40} METHODS=${METHODS:-mean sum mgda-ub mgda} LRS=${LRS:-0.01 0.03 0.1} SEEDS=${SEEDS:-0 1 2}

@@ -259,6 +259,7 @@ TEST_CASE("cli: resuming another model's checkpoint fails and changes nothing") 
   Run r = run_mtl(tmp, train_args(stl, {"--resume", (stl / "checkpoint.safetensors").string()}, 2));
   check_error(r, 1);
   CHECK(r.err.find("multilenet-stl") != std::string::npos);
+  CHECK(r.err.find((stl / "config.json").string()) != std::string::npos);  // where the run's flags are
   CHECK(snapshot(stl) == before);
   // A checkpoint that already has all the epochs asked for.
   Run done = run_mtl(tmp, train_args(stl, {"--method", "single-task", "--resume", (stl / "checkpoint.safetensors").string()}, 1));

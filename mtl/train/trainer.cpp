@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -331,7 +332,11 @@ class Run {
     } catch (const UsageError&) {
       throw;
     } catch (const Error& e) {
-      throw Error(std::string("cannot resume: ") + e.what());
+      // Resuming needs the flags the run started with (unset ones take their defaults).
+      const std::string cfg = run_util::parent_dir(c_.resume) + "/config.json";
+      throw Error(std::string("cannot resume: ") + e.what() +
+                  "; --resume continues a run with the flags it was started with" +
+                  (std::filesystem::exists(cfg) ? " (they are in " + cfg + ")" : std::string()));
     }
     if (start_epoch_ >= recipe_->epochs())
       throw UsageError("--resume " + c_.resume + " has already trained " + std::to_string(start_epoch_) + " of " +

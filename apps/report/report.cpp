@@ -10,6 +10,7 @@
 
 #include "apps/report/run_files.h"
 #include "apps/report/svg_plot.h"
+#include "mtl/methods/gram_method.h"  // gradient_mode_of
 #include "mtl/text.h"
 #include "mtl/train/config.h"   // UsageError
 #include "mtl/train/run_dir.h"  // write_text_atomic
@@ -401,11 +402,12 @@ std::string run_report_html(const std::string& run_dir, const std::string& back)
         all.insert(all.end(), v.begin(), v.end());
       }
       p.log_y = all_positive(all);
-      std::string mode = cfg_string(r.config, "gradients");  // set for the methods with both modes
-      if (mode.empty()) mode = r.method == "mgda" || r.method == "aligned-mtl" ? "parameters" : "representation";
+      const std::string asked = cfg_string(r.config, "gradients");  // set for the methods with both modes
+      const GradientMode mode =
+          gradient_mode_of(r.method, asked == "parameters" ? GradientMode::Parameters : GradientMode::Representation);
       b << figure(line_plot_svg(p), "The norm of each task's gradient g_t as the weighting saw it (√M_tt of "
                                     "the Gram matrix; " +
-                                        std::string(mode == "parameters" ? "at the shared parameters" : "at Z, per sample") +
+                                        std::string(mode == GradientMode::Parameters ? "at the shared parameters" : "at Z, per sample") +
                                         "), mean over the epoch's steps: read it beside the task weights (MGDA's "
                                         "alpha answers to these norms and to the angles between the gradients)." +
                                         std::string(p.log_y ? " Log axis." : "") + marks);

@@ -196,11 +196,14 @@ std::unique_ptr<GramWeighting> make_gram_weighting(const std::string& method, in
   throw Error("'" + method + "' is not a Gram-matrix method");
 }
 
+GradientMode gradient_mode_of(const std::string& method, GradientMode requested) {
+  if (method == "mgda" || method == "aligned-mtl") return GradientMode::Parameters;
+  if (method == "mgda-ub" || method == "aligned-mtl-ub") return GradientMode::Representation;
+  return requested;
+}
+
 std::unique_ptr<Method> make_gram_method(const std::string& method, int K, const MethodOptions& opt) {
-  GradientMode mode = opt.gradients;
-  if (method == "mgda" || method == "aligned-mtl") mode = GradientMode::Parameters;
-  if (method == "mgda-ub" || method == "aligned-mtl-ub") mode = GradientMode::Representation;
-  return make_gram_method_from(method, make_gram_weighting(method, K, opt), mode);
+  return make_gram_method_from(method, make_gram_weighting(method, K, opt), gradient_mode_of(method, opt.gradients));
 }
 
 bool takes_gradient_mode(const std::string& method) {

@@ -102,6 +102,8 @@ std::unique_ptr<Method> make_gram_method(const std::string& method, int K, const
 // The methods that take MethodOptions::gradients (the rest fix it in their name),
 // and their list in method_names() order.
 bool takes_gradient_mode(const std::string& method);
+// Where `method` takes its g_t: the mode its name fixes, else `requested`.
+GradientMode gradient_mode_of(const std::string& method, GradientMode requested);
 std::vector<std::string> gradient_mode_methods();
 // "representation" | "parameters"; anything else throws mt::Error naming it.
 GradientMode parse_gradient_mode(const std::string& s);

@@ -1,12 +1,12 @@
 #include "apps/experiments/bench.h"
 
 #include <sys/resource.h>
-#include <time.h>
 
 #include <algorithm>
 #include <chrono>
 #include <functional>
 
+#include "apps/experiments/timing.h"
 #include "datasets/catalog.h"
 #include "datasets/loader.h"
 #include "datasets/multi_mnist.h"
@@ -83,17 +83,6 @@ double train_throughput(const std::string& arch, const std::string& method_name,
   for (int i = 0; i < cfg.steps; i++) step(cfg.warmup_steps + i);
   return (double)cfg.steps * cfg.batch / seconds_since(t0);
 }
-double cpu_seconds() {  // this process, every thread
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n == 0 ? 0.0 : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 // The convolutions of ResNet-18 (mtl/models/resnet.h) for an input C x size x size:
 // x [64, C, H, H], weight [O, C, k, k], stride, pad, and how many the trunk has.
@@ -137,9 +126,9 @@ nlohmann::json conv_layer_rates(const ConvLayer& l, int reps) {
   auto least = [&](const std::function<void()>& f) {
     double best = 1e30;
     for (int i = 0; i < reps; i++) {
-      const double t0 = cpu_seconds();
+      const double t0 = process_cpu_seconds();
       f();
-      best = std::min(best, cpu_seconds() - t0);
+      best = std::min(best, process_cpu_seconds() - t0);
     }
     return best;
   };
@@ -217,14 +206,14 @@ ResNetBenchRow resnet18_train_throughput(const ResNetBenchCase& c, int K, const 
   std::vector<double> wall, cpu;
   for (int i = 0; i < warmup + steps; i++) {
     const auto t0 = Clock::now();
-    const double c0 = cpu_seconds();
+    const double c0 = process_cpu_seconds();
     opt.zero_grad();
     method->compute_gradients(*model, xs[(size_t)i], ys[(size_t)i]);
     opt.step();
     method->after_step();
     if (i < warmup) continue;
     wall.push_back(seconds_since(t0));
-    cpu.push_back(cpu_seconds() - c0);
+    cpu.push_back(process_cpu_seconds() - c0);
   }
   ResNetBenchRow row;
   row.tasks = K;
@@ -248,9 +237,9 @@ double sgemm_gflops(int n, int reps, bool by_cpu_time) {
   double best = 1e30;  // the fastest product: other jobs on the machine only ever add time
   for (int i = 0; i < reps; i++) {
     const auto t0 = Clock::now();
-    const double c0 = cpu_seconds();
+    const double c0 = process_cpu_seconds();
     gemm(false, false, n, n, n, a.data(), b.data(), 0.f, c.data());
-    best = std::min(best, by_cpu_time ? cpu_seconds() - c0 : seconds_since(t0));
+    best = std::min(best, by_cpu_time ? process_cpu_seconds() - c0 : seconds_since(t0));
   }
   return 2.0 * n * n * n / best / 1e9;
 }

@@ -3,8 +3,6 @@
 
 #include "apps/experiments/bench.h"
 
-#include <time.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -12,6 +10,7 @@
 #include <cstdlib>
 #include <memory>
 
+#include "apps/experiments/timing.h"
 #include "datasets/catalog.h"
 #include "datasets/grid_mnist.h"
 #include "datasets/loader.h"
@@ -31,19 +30,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// CPU seconds used by the whole process (every thread): unlike wall time it
-// hardly changes when other jobs share the machine.
-double process_cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n == 0 ? 0.0 : (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]));
-}
 
 // "NAME" or "NAME:MODE" (MODE: representation | parameters), so that both
 // gradient modes of a Gram method are measured side by side in one run.

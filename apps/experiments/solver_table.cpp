@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "apps/experiments/min_norm_cases.h"
+#include "apps/experiments/timing.h"
 #include "engine/error.h"
 #include "mtl/solvers/min_norm.h"
 
@@ -30,12 +31,6 @@ namespace mt {
 
 namespace {
 
-double median(std::vector<double> v) {
-  if (v.empty()) return 0.0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 std::vector<int> parse_ints(const std::string& s, const char* flag) {
   std::vector<int> out;

@@ -8,6 +8,7 @@
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
+#include "engine/parallel.h"
 #include "engine/rng.h"
 #include "tests/gradcheck.h"
 
@@ -46,6 +47,22 @@ inline void check_conv_against_naive(const ConvCase& c, const Tensor& x, const T
   CHECK(max_abs_diff(f.dx, g.dx) < 1e-4 * std::max(1.0, max_abs(g.dx)));
   CHECK(max_abs_diff(f.dW, g.dW) < 1e-4 * std::max(1.0, max_abs(g.dW)));
   if (c.bias) CHECK(max_abs_diff(f.db, g.db) < 1e-4 * std::max(1.0, max_abs(g.db)));
+}
+
+// conv2d on x, W and b drawn from rng, at 1 and then at 2 threads: the same bits in y
+// and every gradient. The caller restores the thread count.
+inline void check_conv_same_at_1_and_2_threads(const ConvCase& c, Rng& rng) {
+  Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -1, 1, rng);
+  Tensor b = Tensor::uniform({c.w[0]}, -1, 1, rng), gy;
+  set_num_threads(1);
+  const ConvResult one = run_conv(c, x, w, b, gy, rng);
+  set_num_threads(2);
+  const ConvResult two = run_conv(c, x, w, b, gy, rng);
+  INFO("x " << shape_str(c.x) << " w " << shape_str(c.w) << " stride " << c.a.stride << " pad " << c.a.pad);
+  CHECK(same_bits(one.y, two.y));
+  CHECK(same_bits(one.dx, two.dx));
+  CHECK(same_bits(one.dW, two.dW));
+  if (c.bias) CHECK(same_bits(one.db, two.db));
 }
 
 }  // namespace mt::testing

@@ -21,6 +21,7 @@ using namespace mt;
 using mt::testing::ConvCase;
 using mt::testing::ConvResult;
 using mt::testing::check_conv_against_naive;
+using mt::testing::check_conv_same_at_1_and_2_threads;
 using mt::testing::run_conv;
 using mt::testing::same_bits;
 using mt::testing::gradcheck;
@@ -150,17 +151,7 @@ TEST_CASE("stride-1 conv2d is bit-identical at 1 and 2 threads") {
   // 11 columns: every row ends in a tail unit; pad 1 stages x and dy.
   for (const ConvCase& c : {ConvCase{{40, 3, 11, 11}, {6, 3, 3, 3}, {1, 1}, true},
                         ConvCase{{40, 10, 12, 12}, {20, 10, 5, 5}, {1, 0}, true}}) {
-    Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -1, 1, rng);
-    Tensor b = Tensor::uniform({c.w[0]}, -1, 1, rng), gy;
-    set_num_threads(1);
-    const ConvResult one = run_conv(c, x, w, b, gy, rng);
-    set_num_threads(2);
-    const ConvResult two = run_conv(c, x, w, b, gy, rng);
-    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w));
-    CHECK(same_bits(one.y, two.y));
-    CHECK(same_bits(one.dx, two.dx));
-    CHECK(same_bits(one.dW, two.dW));
-    CHECK(same_bits(one.db, two.db));
+    check_conv_same_at_1_and_2_threads(c, rng);  // both cases have a bias: db checked too
   }
 }
 

@@ -22,6 +22,7 @@ using namespace mt;
 using mt::testing::ConvCase;
 using mt::testing::ConvResult;
 using mt::testing::check_conv_against_naive;
+using mt::testing::check_conv_same_at_1_and_2_threads;
 using mt::testing::gradcheck;
 using mt::testing::max_abs;
 using mt::testing::max_abs_diff;
@@ -239,17 +240,7 @@ TEST_CASE("conv2d on the flat path is bit-identical at 1 and 2 threads") {
                             ConvCase{{37, 32, 4, 4}, {32, 32, 3, 3}, {1, 1}, false},
                             ConvCase{{21, 16, 14, 14}, {16, 16, 3, 3}, {1, 1}, true},
                             ConvCase{{21, 16, 14, 14}, {32, 16, 1, 1}, {2, 0}, false}}) {
-    Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -1, 1, rng);
-    Tensor b = Tensor::uniform({c.w[0]}, -1, 1, rng), gy;
-    set_num_threads(1);
-    const ConvResult one = run_conv(c, x, w, b, gy, rng);
-    set_num_threads(2);
-    const ConvResult two = run_conv(c, x, w, b, gy, rng);
-    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w));
-    CHECK(same_bits(one.y, two.y));
-    CHECK(same_bits(one.dx, two.dx));
-    CHECK(same_bits(one.dW, two.dW));
-    if (c.bias) CHECK(same_bits(one.db, two.db));
+    check_conv_same_at_1_and_2_threads(c, rng);
   }
 }
 
@@ -298,17 +289,7 @@ TEST_CASE("conv2d on the Winograd path: ResNet-18 layers, finite differences, 1 
   }
   for (const ConvCase& c : {ConvCase{{37, 16, 7, 7}, {32, 16, 3, 3}, {1, 1}, true},
                             ConvCase{{21, 16, 14, 13}, {16, 16, 3, 3}, {1, 1}, false}}) {
-    Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -1, 1, rng);
-    Tensor b = Tensor::uniform({c.w[0]}, -1, 1, rng), gy;
-    set_num_threads(1);
-    const ConvResult one = run_conv(c, x, w, b, gy, rng);
-    set_num_threads(2);
-    const ConvResult two = run_conv(c, x, w, b, gy, rng);
-    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w));
-    CHECK(same_bits(one.y, two.y));
-    CHECK(same_bits(one.dx, two.dx));
-    CHECK(same_bits(one.dW, two.dW));
-    if (c.bias) CHECK(same_bits(one.db, two.db));
+    check_conv_same_at_1_and_2_threads(c, rng);
   }
 }
 

@@ -25,7 +25,8 @@
 # Environment (defaults in brackets):
 #   KS [2 9 16 40]  METHODS [mean sum mgda-ub mgda]  LRS [0.01 0.03 0.1]  SEEDS [0 1 2]
 #   EPOCHS [5]  BATCH [64]  MODEL [resnet18-w8]  TRAIN_LIMIT [10000]  VAL [2000]  TEST_LIMIT [2000]
-#   SOLVER [wolfe]  MGDA_MAX_K [9]  STL_K [9]  EXTRA [extra mtl train flags]  MTL [build/mtl]
+#   SOLVER [wolfe]  MGDA_MAX_K [9]  STL_K [9]  OPTIMIZER [sgd: momentum 0.9; or adam]
+#   EXTRA [extra mtl train flags]  MTL [build/mtl]
 # KS=" " runs nothing and prints the summary of what OUT holds; METHODS=" " with
 # STL_K = K trains only the single-task networks.
 set -euo pipefail
@@ -33,7 +34,9 @@ OUT=$1
 KS=${KS:-2 9 16 40} METHODS=${METHODS:-mean sum mgda-ub mgda} LRS=${LRS:-0.01 0.03 0.1} SEEDS=${SEEDS:-0 1 2}
 EPOCHS=${EPOCHS:-5} BATCH=${BATCH:-64} MODEL=${MODEL:-resnet18-w8} TRAIN_LIMIT=${TRAIN_LIMIT:-10000}
 VAL=${VAL:-2000} TEST_LIMIT=${TEST_LIMIT:-2000} SOLVER=${SOLVER:-wolfe} MGDA_MAX_K=${MGDA_MAX_K:-9}
-STL_K=${STL_K:-9} EXTRA=${EXTRA:-} MTL=${MTL:-build/mtl}
+STL_K=${STL_K:-9} OPTIMIZER=${OPTIMIZER:-sgd} EXTRA=${EXTRA:-} MTL=${MTL:-build/mtl}
+OPT_FLAGS="--optimizer $OPTIMIZER"
+if [ "$OPTIMIZER" = sgd ]; then OPT_FLAGS="$OPT_FLAGS --momentum 0.9"; fi
 mkdir -p "$OUT"
 
 weights() {  # weights K [HOT]: 1/K each, or e_HOT
@@ -59,7 +62,7 @@ run() {  # run DIR LR SEED FLAGS...: one training run, its JSON in DIR/done.json
   [ -f "$dir/done.json" ] && return 0
   # shellcheck disable=SC2086
   "$MTL" train --dataset mnist-grid --model "$MODEL" --epochs "$EPOCHS" --batch "$BATCH" --lr "$lr" \
-    --optimizer sgd --momentum 0.9 --train-limit "$TRAIN_LIMIT" --val "$VAL" --test-limit "$TEST_LIMIT" \
+    $OPT_FLAGS --train-limit "$TRAIN_LIMIT" --val "$VAL" --test-limit "$TEST_LIMIT" \
     --seed "$seed" --threads 1 --out "$dir" --force --quiet --json "$@" $EXTRA | tail -n 1 > "$dir.json"
   mv "$dir.json" "$dir/done.json"
 }

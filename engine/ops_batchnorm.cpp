@@ -12,18 +12,23 @@
 // forward and backward (the tests hold it to them), without its two extra
 // tensors and passes.
 //
-// Per-channel sums run in double in a fixed order (eight lanes per plane of
-// H x W, the lanes added in a fixed tree, then the plane's tail, the planes in
-// order), one channel per task, so results do not depend on the thread count.
-// The loops are compiled for AVX-512, AVX2 and baseline x86-64
-// (target_clones); the builds do the same IEEE operations per element and lane
-// (no fused multiply-add: -ffp-contract=off), so they give the same bits.
+// Per-channel sums: per plane of H x W, sixteen float lanes, each adding its
+// terms in float over blocks of 256 positions and each block into a double
+// lane (PlaneSum below); the lanes added in a fixed tree, then the plane's
+// tail in double, the planes in order, one channel per task: results do not
+// depend on the thread count. The batch statistics read x once: each plane is
+// centred on its own mean while it is in L1 and the planes are combined in
+// double (channel_moments). The loops are compiled for AVX-512, AVX2 and
+// baseline x86-64 (target_clones); the builds do the same IEEE operations per
+// element and lane (no fused multiply-add: -ffp-contract=off), so they give
+// the same bits.
 // The forward saves mean_c, 1/sqrt(var_c + eps) and its scale and shift (4C
 // floats) and the backward recomputes xhat, and relu's mask where there is no
 // residual; with a residual it keeps its output for the mask.
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
@@ -42,36 +47,47 @@ namespace {
 #endif
 #define MT_INLINE_BN inline __attribute__((always_inline))
 
-// Eight-lane GCC vectors: one AVX register in the AVX2 and AVX-512 clones, two
-// SSE halves in the baseline build, the same operations per lane in each.
-typedef float f8 __attribute__((vector_size(32)));
-typedef float f4 __attribute__((vector_size(16)));
-typedef double d4 __attribute__((vector_size(32)));
-typedef int32_t i8 __attribute__((vector_size(32)));
+// Sixteen-lane GCC vectors: one AVX-512 register in that clone, two AVX
+// halves in the AVX2 clone, four SSE quarters in the baseline build, the same
+// operations per lane in each.
+typedef float f16 __attribute__((vector_size(64)));
+typedef double d8 __attribute__((vector_size(64)));
+typedef int32_t i16 __attribute__((vector_size(64)));
+constexpr int kL = 16;      // lanes
+constexpr int kBlock = 16;  // vectors a lane sums in float before it goes to double
 
-MT_INLINE_BN f8 load8(const float* p) {
-  f8 v;
+MT_INLINE_BN f16 load16(const float* p) {
+  f16 v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-MT_INLINE_BN void store8(float* p, f8 v) { std::memcpy(p, &v, sizeof v); }
+MT_INLINE_BN void store16(float* p, f16 v) { std::memcpy(p, &v, sizeof v); }
 
-// Eight double lanes: lanes 0-3 in lo, 4-7 in hi.
-struct Lanes {
-  d4 lo = {0, 0, 0, 0}, hi = {0, 0, 0, 0};
-  MT_INLINE_BN void add(f8 v) {
-    lo += __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3), d4);
-    hi += __builtin_convertvector(__builtin_shufflevector(v, v, 4, 5, 6, 7), d4);
+// The sum of one plane's terms. Lane l adds the terms of positions l mod 16
+// in float over a block of kBlock vectors (256 positions), then adds the
+// block into its double lane; at the end the 16 double lanes are added in a
+// fixed tree, then the scalar tail (double). Float within a block (at most 16
+// terms a lane) and double across blocks: twice the speed of converting every
+// term, the error of a 16-term float sum relative to the block's magnitudes.
+struct PlaneSum {
+  d8 lo = {}, hi = {};
+  f16 block = {};
+  int n = 0;
+  MT_INLINE_BN void add(f16 v) {
+    block += v;
+    if (++n == kBlock) flush();
   }
-  MT_INLINE_BN void add_product(f8 u, f8 v) {  // += (double)u * (double)v
-    lo += __builtin_convertvector(__builtin_shufflevector(u, u, 0, 1, 2, 3), d4) *
-          __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3), d4);
-    hi += __builtin_convertvector(__builtin_shufflevector(u, u, 4, 5, 6, 7), d4) *
-          __builtin_convertvector(__builtin_shufflevector(v, v, 4, 5, 6, 7), d4);
+  MT_INLINE_BN void flush() {
+    lo += __builtin_convertvector(__builtin_shufflevector(block, block, 0, 1, 2, 3, 4, 5, 6, 7), d8);
+    hi += __builtin_convertvector(__builtin_shufflevector(block, block, 8, 9, 10, 11, 12, 13, 14, 15), d8);
+    block = f16{};
+    n = 0;
   }
-  // (0+1)+(2+3) + (4+5)+(6+7), plus the scalar tail t
-  MT_INLINE_BN double total(double t) const {
-    return (((lo[0] + lo[1]) + (lo[2] + lo[3])) + ((hi[0] + hi[1]) + (hi[2] + hi[3]))) + t;
+  // ((0+8)+(4+12)) + ((2+10)+(6+14)) + the same from 1, plus the scalar tail t
+  MT_INLINE_BN double total(double t) {
+    flush();
+    const d8 s = lo + hi;
+    return (((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))) + t;
   }
 };
 
@@ -81,41 +97,47 @@ struct Planes {
   int64_t stride, hw;
 };
 
-// sum of x over the planes, and sum of (x - mu)^2 with mu = that sum / M
-MT_CLONES void channel_moments(const float* x, Planes p, double M, double* mean, double* sq_dev) {
+// The mean of a channel and the sum of squared deviations from it, reading x
+// from memory once: per plane n, its own centre c_n (the float of its mean,
+// a first sum) and S_n = sum (x - c_n), Q_n = sum (x - c_n)^2 (a second sum
+// over the plane while it is still in L1); then, in double and plane order,
+//   mean = sum_n (hw c_n + S_n) / M,  sum (x - mean)^2 = sum_n Q_n - 2 d_n S_n + hw d_n^2
+// with d_n = mean - c_n (Chan, Golub and LeVeque's pairwise update: every plane
+// centred on itself, so no cancellation between a large mean and a small
+// variance). `part` holds 3N doubles of scratch.
+MT_CLONES void channel_moments(const float* x, Planes p, double M, double* part, double* mean, double* sq_dev) {
   double total = 0;
   for (int n = 0; n < p.N; n++) {
     const float* v = x + n * p.stride;
-    Lanes a;
+    PlaneSum a;
     double t = 0;
     int64_t i = 0;
-    for (; i + 8 <= p.hw; i += 8) a.add(load8(v + i));
+    for (; i + kL <= p.hw; i += kL) a.add(load16(v + i));
     for (; i < p.hw; i++) t += (double)v[i];
-    total += a.total(t);
-  }
-  const double mu = total / M;
-  const d4 m4 = {mu, mu, mu, mu};
-  total = 0;
-  for (int n = 0; n < p.N; n++) {
-    const float* v = x + n * p.stride;
-    Lanes a;
-    double t = 0;
-    int64_t i = 0;
-    for (; i + 8 <= p.hw; i += 8) {
-      const f8 u = load8(v + i);
-      const d4 dl = __builtin_convertvector(__builtin_shufflevector(u, u, 0, 1, 2, 3), d4) - m4;
-      const d4 dh = __builtin_convertvector(__builtin_shufflevector(u, u, 4, 5, 6, 7), d4) - m4;
-      a.lo += dl * dl;
-      a.hi += dh * dh;
+    const float c = (float)(a.total(t) / (double)p.hw);
+    PlaneSum s, q;
+    double ts = 0, tq = 0;
+    for (i = 0; i + kL <= p.hw; i += kL) {
+      const f16 d = load16(v + i) - c;
+      s.add(d);
+      q.add(d * d);
     }
     for (; i < p.hw; i++) {
-      const double d = (double)v[i] - mu;
-      t += d * d;
+      const float d = v[i] - c;
+      ts += (double)d;
+      tq += (double)d * (double)d;
     }
-    total += a.total(t);
+    part[3 * n] = c, part[3 * n + 1] = s.total(ts), part[3 * n + 2] = q.total(tq);
+    total += (double)p.hw * c + part[3 * n + 1];
+  }
+  const double mu = total / M;
+  double sq = 0;
+  for (int n = 0; n < p.N; n++) {
+    const double d = mu - part[3 * n];
+    sq += part[3 * n + 2] - 2 * d * part[3 * n + 1] + (double)p.hw * d * d;
   }
   *mean = mu;
-  *sq_dev = total;
+  *sq_dev = sq > 0 ? sq : 0;
 }
 
 // y = x * sc + sh (+ r) (then relu)
@@ -171,10 +193,10 @@ MT_INLINE_BN float grad1(const ChannelGrad& a, int64_t i) {
   return FUSED ? 0.f + g : g;
 }
 template <int MASK, bool FUSED>
-MT_INLINE_BN f8 grad8(const ChannelGrad& a, int64_t i, f8 x) {
-  const f8 g = load8(a.dy + i);
-  if (MASK == kMaskY) return (f8)((i8)(0.f + g) & (i8)(load8(a.y + i) > 0));  // the bits of 0.f + g, or of +0
-  if (MASK == kMaskX) return (f8)((i8)(0.f + g) & (i8)(x * a.sc + a.sh > 0));
+MT_INLINE_BN f16 grad16(const ChannelGrad& a, int64_t i, f16 x) {
+  const f16 g = load16(a.dy + i);
+  if (MASK == kMaskY) return (f16)((i16)(0.f + g) & (i16)(load16(a.y + i) > 0));  // the bits of 0.f + g, or of +0
+  if (MASK == kMaskX) return (f16)((i16)(0.f + g) & (i16)(x * a.sc + a.sh > 0));
   return FUSED ? 0.f + g : g;
 }
 
@@ -184,19 +206,19 @@ MT_INLINE_BN void grad_sums(const ChannelGrad& a, double* sum_g, double* sum_gx)
   double tg = 0, tgx = 0;
   for (int n = 0; n < a.p.N; n++) {
     const int64_t off = n * a.p.stride, end = off + a.p.hw;
-    Lanes l, m;
+    PlaneSum l, m;
     double tl = 0, tm = 0;
     int64_t i = off;
-    for (; i + 8 <= end; i += 8) {
-      const f8 x = load8(a.x + i), g = grad8<MASK, FUSED>(a, i, x);
+    for (; i + kL <= end; i += kL) {
+      const f16 x = load16(a.x + i), g = grad16<MASK, FUSED>(a, i, x);
       l.add(g);
-      m.add_product(g, (x - a.mu) * a.is);
-      if (a.dr) store8(a.dr + i, a.fresh_r ? 0.f + g : load8(a.dr + i) + g);
+      m.add(g * ((x - a.mu) * a.is));
+      if (a.dr) store16(a.dr + i, a.fresh_r ? 0.f + g : load16(a.dr + i) + g);
     }
     for (; i < end; i++) {
       const float g = grad1<MASK, FUSED>(a, i);
       tl += (double)g;
-      tm += (double)g * ((a.x[i] - a.mu) * a.is);
+      tm += (double)(g * ((a.x[i] - a.mu) * a.is));
       if (a.dr) a.dr[i] = a.fresh_r ? 0.f + g : a.dr[i] + g;
     }
     tg += l.total(tl);
@@ -212,10 +234,10 @@ MT_INLINE_BN void grad_input(const ChannelGrad& a, float k, float mg, float mgx,
   for (int n = 0; n < a.p.N; n++) {
     const int64_t off = n * a.p.stride, end = off + a.p.hw;
     int64_t i = off;
-    for (; i + 8 <= end; i += 8) {
-      const f8 x = load8(a.x + i), g = grad8<MASK, FUSED>(a, i, x);
-      const f8 v = training ? k * (g - mg - (x - a.mu) * a.is * mgx) : k * g;
-      store8(a.dx + i, a.fresh_x ? 0.f + v : load8(a.dx + i) + v);
+    for (; i + kL <= end; i += kL) {
+      const f16 x = load16(a.x + i), g = grad16<MASK, FUSED>(a, i, x);
+      const f16 v = training ? k * (g - mg - (x - a.mu) * a.is * mgx) : k * g;
+      store16(a.dx + i, a.fresh_x ? 0.f + v : load16(a.dx + i) + v);
     }
     for (; i < end; i++) {
       const float g = grad1<MASK, FUSED>(a, i);
@@ -290,11 +312,12 @@ Tensor batch_norm2d_act(const Tensor& x, const Tensor& gamma, const Tensor& beta
   const Planes planes{N, (int64_t)C * hw, hw};
 
   parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
+    std::vector<double> part(training ? 3 * (size_t)N : 0);  // channel_moments' scratch
     for (int c = (int)c0; c < (int)c1; c++) {
       double mu, var;
       if (training) {
         double sq;
-        channel_moments(X + c * hw, planes, (double)M, &mu, &sq);
+        channel_moments(X + c * hw, planes, (double)M, part.data(), &mu, &sq);
         var = sq / (double)M;
         if (RM) {
           RM[c] = (float)((1.0 - momentum) * RM[c] + momentum * mu);

@@ -221,12 +221,12 @@ TEST_CASE("batch_norm2d errors name the op and the shapes") {
 }
 
 // The fused op against relu(add(batch_norm2d(x), r)): forward, every gradient
-// and the running statistics, bit for bit; planes of 1, 7, 16, 49 and 50 values
-// (the eight-lane loops' tails), train and eval, with and without either part.
+// and the running statistics, bit for bit; planes of 1, 7, 16, 49, 50 and 300
+// values (the sixteen-lane loops' tails, and past one float block of 256), train and eval, with and without either part.
 TEST_CASE("batch_norm2d_act gives the bits of relu(add(batch_norm2d(x), r))") {
   using mt::testing::same_bits;
   Rng rng(9);
-  for (int hw : {1, 7, 16, 49, 50})
+  for (int hw : {1, 7, 16, 49, 50, 300})
     for (int variant = 0; variant < 8; variant++) {
       const bool relu_on = variant & 1, res_on = variant & 2, training = !(variant & 4);
       INFO("plane " << hw << " relu " << relu_on << " residual " << res_on << " training " << training);
@@ -270,6 +270,75 @@ TEST_CASE("batch_norm2d_act gradients match finite differences") {
           return batch_norm2d_act(t[0], t[1], t[2], rm, rv, training, 0.1f, 1e-5f, t[3], true);
         },
         {param({3, 3, 2, 3}, rng, -2, 2), param({3}, rng, 0.5f, 1.5f), param({3}, rng), param({3, 3, 2, 3}, rng, 1, 3)});
+}
+
+// Training-mode batch norm against the definitions evaluated in double, on
+// planes past one float block (256 values) and a 56 x 56 plane: statistics,
+// output and every gradient; and the statistics alone where the mean is far
+// from 0 against the spread (1000 + U(-0.01, 0.01), mean / std ~ 2e5: the case
+// where E[x^2] - mean^2 would cancel) or the planes' means differ widely (the
+// per-plane centring). Output and gradients are not checked there: they go
+// through the float mean and y = x * scale + shift, whose rounding at such
+// means (ulp(1000) = 6e-5 against a spread of 0.01) is the float format's.
+TEST_CASE("batch_norm2d training against a double-precision reference") {
+  Rng rng(11);
+  struct Case {
+    int N, C, H, W;
+    float centre, spread, plane_step;  // x = centre + n * plane_step + U(-spread, spread)
+    bool stats_only;
+  };
+  for (const Case k : {Case{3, 2, 15, 20, 0.f, 2.f, 0.f, false}, Case{2, 2, 56, 56, 5.f, 1.f, 0.f, false},
+                       Case{4, 3, 17, 17, -3.f, 0.5f, 40.f, false}, Case{2, 2, 56, 56, 1000.f, 0.01f, 0.f, true},
+                       Case{5, 2, 7, 7, 1e4f, 1.f, 0.f, true}, Case{4, 2, 20, 20, 0.f, 0.1f, 1e3f, true}}) {
+    INFO("shape [" << k.N << "," << k.C << "," << k.H << "," << k.W << "] centre " << k.centre << " spread " << k.spread
+                   << " plane step " << k.plane_step);
+    const Shape shape = {k.N, k.C, k.H, k.W};
+    const int64_t hw = (int64_t)k.H * k.W, M = k.N * hw;
+    Tensor x = Tensor::uniform(shape, -k.spread, k.spread, rng);
+    for (int n = 0; n < k.N; n++)
+      for (int64_t i = 0; i < k.C * hw; i++) x.data()[n * k.C * hw + i] += k.centre + n * k.plane_step;
+    x.requires_grad_();
+    Tensor gamma = Tensor::uniform({k.C}, 0.5f, 1.5f, rng).requires_grad_();
+    Tensor beta = Tensor::uniform({k.C}, -0.5f, 0.5f, rng).requires_grad_();
+    Tensor up = Tensor::uniform(shape, -1, 1, rng);
+    Tensor rm = Tensor::zeros({k.C}), rv = Tensor::zeros({k.C});
+    const float eps = 1e-5f;
+    Tensor y = batch_norm2d(x, gamma, beta, rm, rv, true, /*momentum=*/1.f, eps);
+    backward(y, up);
+    for (int c = 0; c < k.C; c++) {
+      INFO("channel " << c);
+      auto at = [&](int n, int64_t i) { return (int64_t)(n * k.C + c) * hw + i; };
+      double mean = 0, var = 0;
+      for (int n = 0; n < k.N; n++)
+        for (int64_t i = 0; i < hw; i++) mean += x.data()[at(n, i)];
+      mean /= (double)M;
+      for (int n = 0; n < k.N; n++)
+        for (int64_t i = 0; i < hw; i++) var += std::pow(x.data()[at(n, i)] - mean, 2);
+      var /= (double)M;
+      const double is = 1 / std::sqrt(var + eps), G = gamma.data()[c], B = beta.data()[c];
+      CHECK(rm.data()[c] == doctest::Approx(mean).epsilon(1e-6));
+      CHECK(rv.data()[c] == doctest::Approx(var * M / (M - 1)).epsilon(1e-4));
+      if (k.stats_only) continue;
+      double sg = 0, sgx = 0, y_err = 0, dx_err = 0, dx_max = 0;
+      for (int n = 0; n < k.N; n++)
+        for (int64_t i = 0; i < hw; i++) {
+          const double xh = (x.data()[at(n, i)] - mean) * is, g = up.data()[at(n, i)];
+          sg += g, sgx += g * xh;
+          y_err = std::max(y_err, std::fabs(y.data()[at(n, i)] - (G * xh + B)));
+        }
+      for (int n = 0; n < k.N; n++)
+        for (int64_t i = 0; i < hw; i++) {
+          const double xh = (x.data()[at(n, i)] - mean) * is, g = up.data()[at(n, i)];
+          const double dx = G * is * (g - sg / M - xh * sgx / M);
+          dx_err = std::max(dx_err, std::fabs(x.grad().data()[at(n, i)] - dx));
+          dx_max = std::max(dx_max, std::fabs(dx));
+        }
+      CHECK(y_err < 1e-5);
+      CHECK(dx_err <= 1e-5 * dx_max);
+      CHECK(beta.grad().data()[c] == doctest::Approx(sg).epsilon(1e-5));
+      CHECK(gamma.grad().data()[c] == doctest::Approx(sgx).epsilon(1e-5));
+    }
+  }
 }
 
 }  // TEST_SUITE

@@ -26,6 +26,7 @@
 #   KS [2 9 16 40]  METHODS [mean sum mgda-ub mgda]  LRS [0.01 0.03 0.1]  SEEDS [0 1 2]
 #   EPOCHS [5]  BATCH [64]  MODEL [resnet18-w8]  TRAIN_LIMIT [10000]  VAL [2000]  TEST_LIMIT [2000]
 #   SOLVER [wolfe]  MGDA_MAX_K [9]  STL_K [9]  OPTIMIZER [sgd: momentum 0.9; or adam]
+#   TASKS [task names A,B,... instead of the K rule: one run set, K = their number]
 #   EXTRA [extra mtl train flags]  MTL [build/mtl]
 # KS=" " runs nothing and prints the summary of what OUT holds; METHODS=" " with
 # STL_K = K trains only the single-task networks.
@@ -34,7 +35,8 @@ OUT=$1
 KS=${KS:-2 9 16 40} METHODS=${METHODS:-mean sum mgda-ub mgda} LRS=${LRS:-0.01 0.03 0.1} SEEDS=${SEEDS:-0 1 2}
 EPOCHS=${EPOCHS:-5} BATCH=${BATCH:-64} MODEL=${MODEL:-resnet18-w8} TRAIN_LIMIT=${TRAIN_LIMIT:-10000}
 VAL=${VAL:-2000} TEST_LIMIT=${TEST_LIMIT:-2000} SOLVER=${SOLVER:-wolfe} MGDA_MAX_K=${MGDA_MAX_K:-9}
-STL_K=${STL_K:-9} OPTIMIZER=${OPTIMIZER:-sgd} EXTRA=${EXTRA:-} MTL=${MTL:-build/mtl}
+STL_K=${STL_K:-9} OPTIMIZER=${OPTIMIZER:-sgd} TASKS=${TASKS:-} EXTRA=${EXTRA:-} MTL=${MTL:-build/mtl}
+if [ -n "$TASKS" ]; then KS=$(echo "$TASKS" | tr ',' '\n' | wc -l); fi
 OPT_FLAGS="--optimizer $OPTIMIZER"
 if [ "$OPTIMIZER" = sgd ]; then OPT_FLAGS="$OPT_FLAGS --momentum 0.9"; fi
 mkdir -p "$OUT"
@@ -79,19 +81,21 @@ PY
 }
 
 for K in $KS; do
+  TASK_FLAG=$K
+  if [ -n "$TASKS" ]; then TASK_FLAG=$TASKS; fi
   for m in $METHODS; do
     [ "$m" = mgda ] && [ "$K" -gt "$MGDA_MAX_K" ] && continue
-    for lr in $LRS; do run "$OUT/K$K-$m-lr$lr-s0" "$lr" 0 --tasks "$K" $(method_flags "$m" "$K"); done
+    for lr in $LRS; do run "$OUT/K$K-$m-lr$lr-s0" "$lr" 0 --tasks "$TASK_FLAG" $(method_flags "$m" "$K"); done
     lr=$(best_lr "$OUT/K$K-$m")
     echo "$lr" > "$OUT/K$K-$m.lr"
-    for seed in $SEEDS; do run "$OUT/K$K-$m-lr$lr-s$seed" "$lr" "$seed" --tasks "$K" $(method_flags "$m" "$K"); done
+    for seed in $SEEDS; do run "$OUT/K$K-$m-lr$lr-s$seed" "$lr" "$seed" --tasks "$TASK_FLAG" $(method_flags "$m" "$K"); done
   done
   if [ "$K" = "$STL_K" ]; then
-    for lr in $LRS; do run "$OUT/K$K-stl0-lr$lr-s0" "$lr" 0 --tasks "$K" $(method_flags stl "$K" 0); done
+    for lr in $LRS; do run "$OUT/K$K-stl0-lr$lr-s0" "$lr" 0 --tasks "$TASK_FLAG" $(method_flags stl "$K" 0); done
     lr=$(best_lr "$OUT/K$K-stl0")
     echo "$lr" > "$OUT/K$K-stl.lr"
     for seed in $SEEDS; do
-      for ((t = 0; t < K; t++)); do run "$OUT/K$K-stl$t-lr$lr-s$seed" "$lr" "$seed" --tasks "$K" $(method_flags stl "$K" "$t"); done
+      for ((t = 0; t < K; t++)); do run "$OUT/K$K-stl$t-lr$lr-s$seed" "$lr" "$seed" --tasks "$TASK_FLAG" $(method_flags stl "$K" "$t"); done
     done
   fi
 done

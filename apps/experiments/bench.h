@@ -49,9 +49,10 @@ ResNetBenchRow resnet18_train_throughput(const ResNetBenchCase& c, int tasks, co
 
 nlohmann::json run_bench(const BenchConfig& cfg);
 
-// sgemm GFLOP/s on this machine at the current thread count (n x n x n, the
-// fastest of `reps` products), by wall time or by this process's CPU time (at
-// one thread the latter is what the product costs, whatever else runs).
+// sgemm GFLOP/s on this machine (n x n x n, the fastest of `reps` products):
+// by wall time, the engine's gemm at the current thread count; by this
+// process's CPU time, one OpenBLAS call on one thread (what the product costs,
+// whatever else runs: the reference of the one-thread fractions).
 double sgemm_gflops(int n = 1024, int reps = 10, bool by_cpu_time = false);
 // Training FLOPs per sample of MultiLeNet (forward + backward, multiply-add = 2).
 double multilenet_train_flops_per_sample(int tasks = 2);

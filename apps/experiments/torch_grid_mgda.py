@@ -17,10 +17,11 @@ Methods: sum (sum_t L_t), mean (sum_t L_t / K), mgda-ub (Sener & Koltun:
 alpha = argmin ||sum_t alpha_t dL_t/dZ||^2 on the simplex, solved in float64 by
 pairwise Frank-Wolfe to a duality gap <= 1e-10 f; the trunk trains on
 sum_t alpha_t L_t; --heads scaled: head t on alpha_t L_t as the MGDA code,
-unscaled: on L_t as the paper's Algorithm 2). SGD with momentum 0.9.
+unscaled: on L_t as the paper's Algorithm 2). SGD with momentum 0.9, or Adam
+(--optimizer adam: PyTorch's defaults, betas 0.9 / 0.999, eps 1e-8).
 
 Usage: /usr/bin/python3 apps/experiments/torch_grid_mgda.py --mnist data/mnist --tasks 40
-           [--method mgda-ub] [--heads scaled] [--lr 0.05] [--epochs 3] [--batch 64] [--width 8]
+           [--method mgda-ub] [--heads scaled] [--lr 0.05] [--optimizer sgd] [--epochs 3] [--batch 64] [--width 8]
            [--train-limit 10000] [--val 1000] [--test-limit 2000] [--seed 0] [--threads 1]
 Prints one JSON line per epoch and a summary line last.
 """
@@ -143,6 +144,7 @@ def main():
     ap.add_argument("--method", default="mgda-ub", choices=["sum", "mean", "mgda-ub"])
     ap.add_argument("--heads", default="scaled", choices=["scaled", "unscaled"])
     ap.add_argument("--lr", type=float, default=0.05)
+    ap.add_argument("--optimizer", default="sgd", choices=["sgd", "adam"])
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--width", type=int, default=8)
@@ -169,7 +171,9 @@ def main():
 
     trunk = Trunk(a.width)
     heads = nn.ModuleList(nn.Linear(8 * a.width, 10 if n.startswith("digit") else 1) for n in tasks)
-    opt = torch.optim.SGD(list(trunk.parameters()) + list(heads.parameters()), lr=a.lr, momentum=0.9)
+    params = list(trunk.parameters()) + list(heads.parameters())
+    opt = (torch.optim.SGD(params, lr=a.lr, momentum=0.9) if a.optimizer == "sgd"
+           else torch.optim.Adam(params, lr=a.lr))
 
     def accuracy(x, ys):
         trunk.eval(); heads.eval()
@@ -231,7 +235,8 @@ def main():
         print(json.dumps(line), flush=True)
         if best is None or np.mean(va) > best[0]:
             best = (float(np.mean(va)), epoch + 1, te)
-    print(json.dumps({"summary": True, "tasks": K, "method": a.method, "heads": a.heads, "lr": a.lr, "seed": a.seed,
+    print(json.dumps({"summary": True, "tasks": K, "method": a.method, "heads": a.heads, "optimizer": a.optimizer,
+                      "lr": a.lr, "seed": a.seed,
                       "selected_epoch": best[1], "best_val_mean": round(best[0], 4),
                       "best_test_mean": round(float(np.mean(best[2])), 4),
                       "best_test_acc": dict(zip(tasks, [round(v, 4) for v in best[2]])),

@@ -222,7 +222,8 @@ TEST_CASE("batch_norm2d errors name the op and the shapes") {
 
 // The fused op against relu(add(batch_norm2d(x), r)): forward, every gradient
 // and the running statistics, bit for bit; planes of 1, 7, 16, 49, 50 and 300
-// values (the sixteen-lane loops' tails, and past one float block of 256), train and eval, with and without either part.
+// values (the sixteen-lane loops' tails, and past one float block of 256),
+// train and eval, with and without either part.
 TEST_CASE("batch_norm2d_act gives the bits of relu(add(batch_norm2d(x), r))") {
   using mt::testing::same_bits;
   Rng rng(9);

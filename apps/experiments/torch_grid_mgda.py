@@ -20,7 +20,7 @@ sum_t alpha_t L_t; --heads scaled: head t on alpha_t L_t as the MGDA code,
 unscaled: on L_t as the paper's Algorithm 2). SGD with momentum 0.9, or Adam
 (--optimizer adam: PyTorch's defaults, betas 0.9 / 0.999, eps 1e-8).
 
-Usage: /usr/bin/python3 apps/experiments/torch_grid_mgda.py --mnist data/mnist --tasks 40
+Usage: /usr/bin/python3 apps/experiments/torch_grid_mgda.py --mnist data/mnist --tasks 40 (or names: even_0_0,ge5_1_1,...)
            [--method mgda-ub] [--heads scaled] [--lr 0.05] [--optimizer sgd] [--epochs 3] [--batch 64] [--width 8]
            [--train-limit 10000] [--val 1000] [--test-limit 2000] [--seed 0] [--threads 1]
 Prints one JSON line per epoch and a summary line last.
@@ -39,11 +39,20 @@ def read_idx(path):
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * data[3]).reshape(dims)
 
 
-def grid_tasks(K):
-    G = 2 if K <= 4 else 3 if K <= 27 else 4
-    cells = [(r, c) for r in range(G) for c in range(G)]
-    names = [f"digit_{r}_{c}" for r, c in cells] + [f"even_{r}_{c}" for r, c in cells] + [f"ge5_{r}_{c}" for r, c in cells]
-    return G, names[:K]
+def grid_tasks(spec):
+    """The grid and task names: K (digits first, the engine's rule) or names A,B,... (the smallest grid >= 2 holding them)."""
+    if spec.isdigit():
+        K = int(spec)
+        G = 2 if K <= 4 else 3 if K <= 27 else 4
+        cells = [(r, c) for r in range(G) for c in range(G)]
+        names = [f"{kind}_{r}_{c}" for kind in ("digit", "even", "ge5") for r, c in cells]
+        return G, names[:K]
+    names = spec.split(",")
+    for n in names:
+        parts = n.split("_")
+        if len(parts) != 3 or parts[0] not in ("digit", "even", "ge5") or not all(p in ("0", "1", "2", "3") for p in parts[1:]):
+            raise SystemExit(f"--tasks: '{n}' is not digit_R_C, even_R_C or ge5_R_C with R, C < 4")
+    return max(2, 1 + max(int(p) for n in names for p in n.split("_")[1:])), names
 
 
 def compose(images, labels, n, G, tasks, rng):
@@ -104,6 +113,10 @@ class Trunk(nn.Module):
         return self.layers(F.relu(self.bn(self.stem(x)))).mean(dim=(2, 3))
 
 
+def family_mean(values):  # None for a family with no task
+    return round(float(np.mean(values)), 4) if values else None
+
+
 def task_loss(name, out, y):
     if name.startswith("digit"):
         return F.cross_entropy(out, y)
@@ -140,7 +153,7 @@ def min_norm(M, tol=1e-10, max_iter=100000):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mnist", required=True)
-    ap.add_argument("--tasks", type=int, default=40)
+    ap.add_argument("--tasks", default="40", help="K, or task names such as even_0_0,ge5_1_1")
     ap.add_argument("--method", default="mgda-ub", choices=["sum", "mean", "mgda-ub"])
     ap.add_argument("--heads", default="scaled", choices=["scaled", "unscaled"])
     ap.add_argument("--lr", type=float, default=0.05)
@@ -225,8 +238,8 @@ def main():
         w = alpha_sum / steps
         line = {"epoch": epoch + 1, "epoch_s": round(dt, 1), "ms_per_step": round(1000 * dt / steps, 1),
                 "test_mean": round(float(np.mean(te)), 4), "val_mean": round(float(np.mean(va)), 4),
-                "test_digit": round(float(np.mean([v for n, v in zip(tasks, te) if n.startswith("digit")])), 4),
-                "test_binary": round(float(np.mean([v for n, v in zip(tasks, te) if not n.startswith("digit")] or [0])), 4),
+                "test_digit": family_mean([v for n, v in zip(tasks, te) if n.startswith("digit")]),
+                "test_binary": family_mean([v for n, v in zip(tasks, te) if not n.startswith("digit")]),
                 "weight_digit": round(float(sum(v for n, v in zip(tasks, w) if n.startswith("digit"))), 4),
                 "weight_even": round(float(sum(v for n, v in zip(tasks, w) if n.startswith("even"))), 4),
                 "weight_ge5": round(float(sum(v for n, v in zip(tasks, w) if n.startswith("ge5"))), 4)}

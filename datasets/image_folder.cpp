@@ -314,6 +314,28 @@ std::vector<int> read_partition_file(const std::string& path, const AttributeTab
   return out;
 }
 
+// A binary PNM (P5 grey, P6 RGB) must hold the pixels its header declares:
+// stb_image reads a 16-bit one (maxval > 255) that is cut short past the end
+// of its buffer (found by the fuzzer: a 75 x 7652 16-bit P5 of 15 bytes). The
+// file's length against w * h * comp samples of 1 or 2 bytes (the header adds
+// to the length, so this only refuses files too short for the pixels alone).
+// The file position is restored.
+static void check_pnm_length(FILE* f, const std::string& path, int iw, int ih, int comp, const std::string& where) {
+  const long at = std::ftell(f);
+  char magic[2] = {0, 0};
+  const bool pnm = std::fread(magic, 1, 2, f) == 2 && magic[0] == 'P' && (magic[1] == '5' || magic[1] == '6');
+  std::fseek(f, 0, SEEK_END);
+  const long length = std::ftell(f);
+  std::fseek(f, at, SEEK_SET);
+  if (!pnm) return;
+  const int bytes = stbi_is_16_bit_from_file(f) ? 2 : 1;  // restores the position too
+  const int64_t need = int64_t(iw) * ih * comp * bytes;
+  if (length < need)
+    throw Error(path + ": truncated PNM image: its header declares " + std::to_string(iw) + "x" + std::to_string(ih) +
+                " pixels of " + std::to_string(comp * bytes) + " bytes (" + std::to_string(need) +
+                " bytes), the file holds " + std::to_string(length) + where);
+}
+
 void load_image_chw(const std::string& path, int channels, int h, int w, bool center_crop, uint8_t* out,
                     const std::string& where) {
   if (channels != 1 && channels != 3)
@@ -345,6 +367,7 @@ void load_image_chw(const std::string& path, int channels, int h, int w, bool ce
   };
   if (!stbi_info_from_file(f.get(), &iw, &ih, &comp)) throw decode_error();
   check_size("declares");
+  check_pnm_length(f.get(), path, iw, ih, comp, where);
   stbi_uc* px = stbi_load_from_file(f.get(), &iw, &ih, &comp, channels);
   f.reset();
   if (!px) throw decode_error();

@@ -366,6 +366,21 @@ TEST_CASE("image folder: degenerate and huge declared sizes are named errors, re
                        "pixels), listed at " + fx.dir.path + "/z.csv:3");
   CHECK_ERROR(mt::load_image_chw(fx.img + "/flat.pgm", 3, 8, 8, true, nullptr), "image declares 7x0 pixels");
 
+  // A binary PNM cut short: stb_image read a 16-bit one past its buffer (the
+  // fuzzer's input, tests/fuzz/corpus/image/crash-pnm16-truncated); refused by
+  // length, 8-bit and 16-bit alike, while a complete 16-bit one decodes.
+  write_text(fx.img + "/short16.pgm", "P5\n75\n7652\n652\n" + std::string(100, '\0'));
+  write_text(fx.img + "/short8.ppm", "P6\n4 4\n255\n" + std::string(20, '\x7f'));
+  write_text(fx.img + "/full16.pgm", "P5\n2 2\n65535\n" + std::string(8, '\xff'));
+  CHECK_ERROR(mt::load_image_chw(fx.img + "/short16.pgm", 1, 8, 8, false, nullptr),
+              fx.img + "/short16.pgm: truncated PNM image: its header declares 75x7652 pixels of 2 bytes (1147800 "
+                       "bytes), the file holds 115");
+  CHECK_ERROR(mt::load_image_chw(fx.img + "/short8.ppm", 3, 8, 8, false, nullptr),
+              "short8.ppm: truncated PNM image: its header declares 4x4 pixels of 3 bytes (48 bytes), the file holds 31");
+  std::vector<uint8_t> px(8 * 8);
+  mt::load_image_chw(fx.img + "/full16.pgm", 1, 8, 8, false, px.data());
+  CHECK(px[0] == 255);
+
   // Tiny files declaring huge canvases, a folder of them decoded in parallel:
   // the first in file order is named, and no canvas is ever allocated.
   std::string rows = hdr;

@@ -321,9 +321,9 @@ nlohmann::json run_bench(const BenchConfig& cfg) {
   // The sgemm rate is timed again after each ResNet-18 input below and the
   // fastest of all is the reference: other jobs slow sgemm and the engine
   // alike, and the best rate seen makes every fraction a lower bound.
-  double gf_cpu = num_threads() == 1 ? sgemm_gflops(1024, 10, true) : 0;
-  nlohmann::json sgemm_samples = nlohmann::json::array();
-  if (gf_cpu > 0) sgemm_samples.push_back(gf_cpu);
+  const bool one_thread = num_threads() == 1;
+  std::vector<double> sgemm_samples;  // GFLOP/s by CPU time, one OpenBLAS call
+  if (one_thread) sgemm_samples.push_back(sgemm_gflops(1024, 10, true));
 
   if (cfg.include_resnet) {
     // ResNet-18: uniform and MGDA-UB at K = 2 and 40, both inputs; the FLOP rate against sgemm's.
@@ -343,29 +343,28 @@ nlohmann::json run_bench(const BenchConfig& cfg) {
                                {"cpu_s", row.cpu_s},
                                {"gflops", gflops},
                                {"fraction_of_sgemm", gflops / gf}});
-          if (gf_cpu > 0)  // the same from CPU time (the fraction is set below, against the best sgemm)
+          if (one_thread)  // the same from CPU time (the fraction is set below, against the best sgemm)
             r["rows"].back()["gflops_cpu"] = gflops * row.step_s / row.cpu_s;
         }
-      if (num_threads() == 1) {  // each convolution's passes, on one thread
+      if (one_thread) {  // each convolution's passes, on one thread
         nlohmann::json layers = nlohmann::json::array();
         for (const ConvLayer& l : resnet18_convs(c.channels, c.size, c.width)) layers.push_back(conv_layer_rates(l, 8));
         r["conv_layers"] = layers;
       }
       j["resnet18"][c.name] = r;
-      if (gf_cpu > 0) {
-        sgemm_samples.push_back(sgemm_gflops(1024, 10, true));
-        gf_cpu = std::max(gf_cpu, sgemm_samples.back().get<double>());
-      }
+      if (one_thread) sgemm_samples.push_back(sgemm_gflops(1024, 10, true));
     }
-    if (gf_cpu > 0)  // every fraction by CPU time on both sides, against the best sgemm of the run
+  }
+  if (one_thread) {
+    const double gf_cpu = *std::max_element(sgemm_samples.begin(), sgemm_samples.end());
+    // every fraction by CPU time on both sides, against the best sgemm of the run
+    if (j.contains("resnet18"))
       for (auto& [name, r] : j["resnet18"].items()) {
         for (auto& row : r["rows"]) row["fraction_of_sgemm_cpu"] = row["gflops_cpu"].get<double>() / gf_cpu;
         for (auto& lj : r["conv_layers"])
           for (const char* k : {"forward", "input_grad", "weight_grad"})
             lj[std::string(k) + "_fraction_of_sgemm"] = lj[std::string(k) + "_gflops"].get<double>() / gf_cpu;
       }
-  }
-  if (gf_cpu > 0) {
     j["flops"]["sgemm_gflops_1024_cpu"] = gf_cpu;
     j["flops"]["sgemm_gflops_1024_cpu_samples"] = sgemm_samples;
   }

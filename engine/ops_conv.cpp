@@ -1,16 +1,21 @@
-// conv2d, forward and backward: im2col + OpenBLAS sgemm, parallel over samples.
+// conv2d, forward and backward, and the choice of its kernels per pass
+// (conv_passes): im2col + OpenBLAS sgemm (the column path, below), the direct
+// kernels (engine/conv_direct.h), the flat kernels on canvases
+// (engine/conv_flat.h) and Winograd's F(2x2, 3x3) (engine/conv_winograd.h).
 // (The definition in six loops is conv2d_naive in engine/conv_naive.cpp.)
 //
-// For one sample, with K = C*kh*kw rows and P = Ho*Wo output positions:
+// The column path, for one sample, with K = C*kh*kw rows and P = Ho*Wo output positions:
 //   col  [K, P]  = im2col(x_n)            column p holds the patch under output p
 //   y_n  [O, P]  = W [O, K] * col + b     one sgemm
 // Backward, with dY_n [O, P]:
 //   dW  [O, K]  += dY_n * col^T
 //   db  [O]     += sum_p dY_n
 //   dcol [K, P]  = W^T * dY_n,  dx_n += col2im(dcol)   (skipped when x needs no grad)
-// The backward recomputes col rather than saving it: for MultiLeNet at batch
-// 256 the saved columns would be ~15 MB per conv (written to and read back
-// from memory), to skip an im2col that costs 10-15% of the backward in cache.
+// (small outputs take S samples per sgemm, their columns side by side:
+// samples_per_product). The backward recomputes col rather than saving it:
+// for MultiLeNet at batch 256 the saved columns would be ~15 MB per conv
+// (written to and read back from memory), to skip an im2col that costs 10-15%
+// of the backward in cache.
 //
 // Threads: samples are cut into chunks of a fixed count (it depends on the
 // shapes, never on the thread count) and the chunks run in parallel; sgemm
@@ -19,8 +24,6 @@
 // per chunk, then the chunk partials are added in chunk order: the same
 // numbers at any thread count. The im2col buffers are per-thread scratch
 // (engine/workspace.h): nothing is allocated per call once shapes repeat.
-#include <cblas.h>
-
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -31,6 +34,7 @@
 #include "engine/conv_direct.h"
 #include "engine/conv_flat.h"
 #include "engine/conv_winograd.h"
+#include "engine/gemm.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "engine/workspace.h"
@@ -94,9 +98,10 @@ inline void valid_range(int k, int s, int p, int in, int out, int& lo, int& hi) 
   hi = std::max(hi, lo);
 }
 
-// col [K, P] from one sample x [C, H, W]; padding reads as zero.
-void im2col(const ConvGeom& g, const float* x, float* col) {
-  const int64_t P = g.P();
+// col [K, P] from one sample x [C, H, W]; padding reads as zero. Row k of
+// col starts at col + k * ld (ld = P: one sample alone; ld = S * P: the
+// sample's P columns within a block of S samples side by side).
+void im2col(const ConvGeom& g, const float* x, float* col, int64_t ld) {
   for (int c = 0; c < g.C; c++)
     for (int ki = 0; ki < g.kh; ki++) {
       int oh0, oh1;
@@ -104,7 +109,7 @@ void im2col(const ConvGeom& g, const float* x, float* col) {
       for (int kj = 0; kj < g.kw; kj++) {
         int ow0, ow1;
         valid_range(kj, g.s, g.p, g.W, g.Wo, ow0, ow1);
-        float* row = col + ((int64_t)(c * g.kh + ki) * g.kw + kj) * P;
+        float* row = col + ((int64_t)(c * g.kh + ki) * g.kw + kj) * ld;
         const int h1 = ow1 > ow0 ? oh1 : oh0;  // rows [oh0, h1) read the image; the rest are zero
         if (oh0 > 0) std::memset(row, 0, sizeof(float) * oh0 * g.Wo);
         if (h1 < g.Ho) std::memset(row + (int64_t)h1 * g.Wo, 0, sizeof(float) * (g.Ho - h1) * g.Wo);
@@ -133,9 +138,8 @@ void im2col(const ConvGeom& g, const float* x, float* col) {
     }
 }
 
-// dx [C, H, W] += the columns scattered back (the adjoint of im2col).
-void col2im_add(const ConvGeom& g, const float* col, float* dx) {
-  const int64_t P = g.P();
+// dx [C, H, W] += the columns scattered back (the adjoint of im2col; rows ld apart).
+void col2im_add(const ConvGeom& g, const float* col, int64_t ld, float* dx) {
   for (int c = 0; c < g.C; c++)
     for (int ki = 0; ki < g.kh; ki++) {
       int oh0, oh1;
@@ -143,7 +147,7 @@ void col2im_add(const ConvGeom& g, const float* col, float* dx) {
       for (int kj = 0; kj < g.kw; kj++) {
         int ow0, ow1;
         valid_range(kj, g.s, g.p, g.W, g.Wo, ow0, ow1);
-        const float* row = col + ((int64_t)(c * g.kh + ki) * g.kw + kj) * P;
+        const float* row = col + ((int64_t)(c * g.kh + ki) * g.kw + kj) * ld;
         const int iw0 = ow0 * g.s - g.p + kj;
         const int n = ow1 - ow0;
         if (n == 0) continue;
@@ -309,6 +313,26 @@ void direct_dx_sample(const ConvGeom& g, const Padded& dyl, const DxPlan& d, con
       else
         for (int w = 0; w < g.W; w++) dst[w] += src[w];
     }
+}
+
+void direct_forward(const ConvGeom& g, const float* X, const float* Wt, const float* B, float* Y) {
+  bool copy;
+  const Padded in = input_layout(g, copy);
+  int32_t* taps = scratch<int32_t>(kScratchSetup, g.K());
+  conv_direct::tap_offsets(g.C, g.kh, g.kw, in.plane(), in.ld, taps);
+  const int64_t xs = (int64_t)g.C * g.H * g.W;
+  parallel_for(g.N, samples_per_chunk(g), [&](int64_t n0, int64_t n1) {
+    float* buf = copy ? scratch<float>(kScratchCols, g.C * in.plane()) : nullptr;
+    if (buf) std::memset(buf, 0, sizeof(float) * g.C * in.plane());
+    for (int64_t n = n0; n < n1; n++) {
+      if (buf) copy_padded(X + n * xs, g.C, g.H, g.W, in, buf);
+      conv_direct::Correlation k;
+      k.C = g.C, k.O = g.O, k.kh = g.kh, k.kw = g.kw;
+      k.in = buf ? buf : X + n * xs, k.in_plane = in.plane(), k.in_ld = in.ld, k.taps = taps;
+      k.out = Y + n * g.O * g.P(), k.out_plane = g.P(), k.out_ld = g.Wo, k.Ho = g.Ho, k.Wo = g.Wo;
+      conv_direct::forward(k, Wt, B, false);
+    }
+  });
 }
 
 // ---- the flat path (engine/conv_canvas.h, engine/conv_flat.h) ---------------
@@ -538,188 +562,261 @@ void flat_backward(const ConvGeom& g, const float* X, const float* Wt, const flo
   add_partials(db, db_part, bands, O);
 }
 
+// ---- the column path: im2col + sgemm, one sample or S per product -----------
+//
+// A product takes S samples side by side: col [K, S*P] (sample s's columns at
+// s*P), y [O, S*P] = W col, dW += dy col^T, dcol = W^T dy. The small outputs
+// of a ResNet's last stages leave one sample's product few columns (P = 16 at
+// 4x4, where sgemm runs at a third of its rate), and the flat kernels waste
+// most of their grid on such images (a 4x4 image takes a 5x6 grid); there
+// the input and weight gradients group samples until a product has
+// kMinColumns columns. Measured (1 thread, batch 64, CPU time; this stop's
+// closing note): grouping wins both gradients over the flat kernels by
+// 1.2-2.7x where K = C kh kw >= 512 and the output has at most 16 positions,
+// or at most 64 with stride 2 (ResNet-18's layer 4, and the stride-2 entry of
+// layer 3 at 64x64); the flat forward stays ahead everywhere; with fewer than
+// 512 rows (K) or larger stride-1 outputs, the flat kernels (and Winograd's
+// input gradient) win or tie. 256 columns beat 128, 512 and 1024 (the columns
+// of a product stay in L2). Other shapes keep one sample per product.
+constexpr int64_t kMinColumns = 256;
+
+bool grouped_columns(const ConvGeom& g) {
+  return g.K() >= 512 && (g.P() <= 16 || (g.s > 1 && g.P() <= 64));
+}
+int64_t samples_per_product(const ConvGeom& g) {
+  return grouped_columns(g) ? std::clamp<int64_t>((kMinColumns + g.P() - 1) / g.P(), 1, g.N) : 1;
+}
+// Samples per parallel chunk: one product's, or samples_per_chunk's single-sample products.
+int64_t column_chunk(const ConvGeom& g) {
+  const int64_t S = samples_per_product(g);
+  return S > 1 ? S : samples_per_chunk(g);
+}
+
+void columns_forward(const ConvGeom& g, const float* X, const float* Wt, const float* B, float* Y) {
+  const int64_t K = g.K(), P = g.P(), O = g.O, S = samples_per_product(g);
+  const int64_t xs = (int64_t)g.C * g.H * g.W;
+  parallel_for(g.N, column_chunk(g), [&](int64_t n0, int64_t n1) {
+    for (int64_t b = n0; b < n1; b += S) {
+      const int64_t ns = std::min(S, n1 - b), L = ns * P;  // this product's samples and columns
+      // one sample: straight into y (and x itself as columns for 1x1 stride 1); else through yc
+      const bool alone = ns == 1;
+      float* col = alone && g.cols_are_input() ? nullptr : scratch<float>(kScratchCols, K * L);
+      float* yc = alone ? Y + b * O * P : scratch<float>(kScratchDx, O * L);
+      for (int64_t s = 0; s < ns && col; s++) im2col(g, X + (b + s) * xs, col + s * P, L);
+      if (B && alone)
+        for (int64_t o = 0; o < O; o++) std::fill(yc + o * P, yc + (o + 1) * P, B[o]);
+      gemm_serial(false, false, (int)O, (int)L, (int)K, Wt, col ? col : X + b * xs, B && alone ? 1.f : 0.f, yc);
+      if (alone) continue;
+      for (int64_t s = 0; s < ns; s++)
+        for (int64_t o = 0; o < O; o++) {
+          const float* src = yc + o * L + s * P;
+          float* dst = Y + ((b + s) * O + o) * P;
+          const float bo = B ? B[o] : 0.f;
+          if (B)
+            for (int64_t p = 0; p < P; p++) dst[p] = bo + src[p];
+          else
+            std::memcpy(dst, src, sizeof(float) * P);
+        }
+    }
+  });
+}
+
+// The column path's backward: any of dX, dW, db (null: not wanted). dW and db
+// are summed per chunk (products in order: beta 0 for the first) and the chunk
+// partials added in chunk order; dX is per sample.
+void columns_backward(const ConvGeom& g, const float* X, const float* Wt, const float* dY, float* dX, bool dx_fresh,
+                      float* dW, float* db) {
+  if (!dX && !dW && !db) return;
+  const int64_t K = g.K(), P = g.P(), O = g.O, S = samples_per_product(g), chunk = column_chunk(g);
+  const int64_t xs = (int64_t)g.C * g.H * g.W, chunks = (g.N + chunk - 1) / chunk;
+  char* part = scratch<char>(kScratchPartials, chunks * O * (sizeof(double) + sizeof(float) * (dW ? K : 0)));
+  double* db_part = reinterpret_cast<double*>(part);
+  float* dW_part = reinterpret_cast<float*>(part + chunks * O * sizeof(double));
+  parallel_for(g.N, chunk, [&](int64_t n0, int64_t n1) {
+    const int64_t c = n0 / chunk;
+    for (int64_t b = n0; b < n1; b += S) {
+      const int64_t ns = std::min(S, n1 - b), L = ns * P;
+      const bool alone = ns == 1;
+      // dy of the product's samples as [O, L]: dY itself for one sample
+      float* dyc = alone ? nullptr : scratch<float>(kScratchColGrad, O * L);
+      for (int64_t s = 0; s < ns && dyc; s++)
+        for (int64_t o = 0; o < O; o++) std::memcpy(dyc + o * L + s * P, dY + ((b + s) * O + o) * P, sizeof(float) * P);
+      const float* dy = dyc ? dyc : dY + b * O * P;
+      if (dW) {  // dW_c (+)= dy col^T
+        float* col = alone && g.cols_are_input() ? nullptr : scratch<float>(kScratchCols, K * L);
+        for (int64_t s = 0; s < ns && col; s++) im2col(g, X + (b + s) * xs, col + s * P, L);
+        gemm_serial(false, true, (int)O, (int)K, (int)L, dy, col ? col : X + b * xs, b == n0 ? 0.f : 1.f,
+                    dW_part + c * O * K);
+      }
+      if (db)
+        for (int64_t s = 0; s < ns; s++)
+          for (int64_t o = 0; o < O; o++)
+            db_part[c * O + o] = (b + s == n0 ? 0.0 : db_part[c * O + o]) + sum_double(dY + ((b + s) * O + o) * P, P);
+      if (dX) {  // dcol = W^T dy, scattered into dx (1x1 stride 1, one sample: written straight into it)
+        for (int64_t s = 0; s < ns && dx_fresh; s++) std::memset(dX + (b + s) * xs, 0, sizeof(float) * xs);
+        const bool straight = alone && g.cols_are_input();
+        float* dcol = straight ? dX + b * xs : scratch<float>(kScratchDx, K * L);
+        gemm_serial(true, false, (int)K, (int)L, (int)O, Wt, dy, straight ? 1.f : 0.f, dcol);
+        for (int64_t s = 0; s < ns && !straight; s++) col2im_add(g, dcol + s * P, L, dX + (b + s) * xs);
+      }
+    }
+  });
+  add_partials(dW, dW_part, chunks, O * K);
+  add_partials(db, db_part, chunks, O);
+}
+
+// The direct path's backward: dW (and db) by its weight-gradient kernel, dX by
+// the full correlation when the padding allows (direct_dx), else not here
+// (the caller takes it through the columns).
+void direct_backward(const ConvGeom& g, const float* X, const float* Wt, const float* dY, float* dX, bool dx_fresh,
+                     float* dW, float* db) {
+  const int64_t K = g.K(), P = g.P(), O = g.O;
+  const int64_t xs = (int64_t)g.C * g.H * g.W;
+  const int64_t S = samples_per_chunk(g), chunks = (g.N + S - 1) / S;
+  // Per-chunk partials on this thread's scratch: db's in double, then dW's.
+  char* part = scratch<char>(kScratchPartials, chunks * O * (sizeof(double) + sizeof(float) * K));
+  double* db_part = reinterpret_cast<double*>(part);
+  float* dW_part = reinterpret_cast<float*>(part + chunks * O * sizeof(double));
+  // The tables shared by the workers: the taps of x (for dW) and the plan of dX.
+  bool copy_x = false;
+  const Padded in = input_layout(g, copy_x);
+  const Padded dyl = grad_layout(g, dX != nullptr);
+  const bool stage_dy = dX || (dW && g.Wo % 8 != 0);
+  const int64_t khO = (int64_t)g.kh * O;
+  char* setup = scratch<char>(kScratchSetup, sizeof(int32_t) * (K + khO + 2 * g.H) + sizeof(float) * O * K);
+  int32_t* taps_x = reinterpret_cast<int32_t*>(setup);
+  conv_direct::tap_offsets(g.C, g.kh, g.kw, in.plane(), in.ld, taps_x);
+  DxPlan plan{};
+  plan.taps = taps_x + K;
+  plan.row_taps = plan.taps + khO;
+  plan.Wf = reinterpret_cast<float*>(plan.row_taps + 2 * g.H);
+  if (dX) plan_dx(g, dyl, Wt, plan);
+
+  parallel_for(g.N, S, [&](int64_t n0, int64_t n1) {
+    const int64_t c = n0 / S, ns = n1 - n0;  // this chunk's index and sample count
+    double* dbc = db_part + c * O;
+    float* dWc = dW_part + c * O * K;
+    // The padded x and dy of the whole chunk (borders zeroed, then each sample copied in).
+    float *xbuf = nullptr, *dybuf = nullptr;
+    const int64_t xbs = g.C * in.plane(), dybs = O * dyl.plane();  // floats per staged sample
+    if (dW && copy_x) {
+      xbuf = scratch<float>(kScratchCols, ns * xbs);
+      std::memset(xbuf, 0, sizeof(float) * ns * xbs);
+      for (int64_t n = n0; n < n1; n++) copy_padded(X + n * xs, g.C, g.H, g.W, in, xbuf + (n - n0) * xbs);
+    }
+    if (stage_dy) {
+      dybuf = scratch<float>(kScratchColGrad, ns * dybs);
+      std::memset(dybuf, 0, sizeof(float) * ns * dybs);
+      for (int64_t n = n0; n < n1; n++) copy_padded(dY + n * O * P, g.O, g.Ho, g.Wo, dyl, dybuf + (n - n0) * dybs);
+    }
+    float* dxp = dX ? scratch<float>(kScratchDx, (int64_t)g.C * g.H * plan.ldx) : nullptr;
+
+    if (dW) {  // dW_c = the correlation's weight gradient over the chunk's samples
+      conv_direct::Correlation k;
+      k.C = g.C, k.O = g.O, k.kh = g.kh, k.kw = g.kw;
+      k.in = xbuf ? xbuf : X + n0 * xs, k.in_plane = in.plane(), k.in_ld = in.ld, k.taps = taps_x;
+      k.Ho = g.Ho, k.Wo = g.Wo;
+      conv_direct::GradWeightArgs ga;
+      ga.samples = (int)ns;
+      ga.in_stride = xbuf ? xbs : xs;
+      if (dybuf) {
+        ga.dy = dybuf + (int64_t)dyl.top * dyl.ld + dyl.left;
+        ga.dy_stride = dybs, ga.dy_plane = dyl.plane(), ga.dy_ld = dyl.ld;
+      } else {
+        ga.dy = dY + n0 * O * P;
+        ga.dy_stride = O * P, ga.dy_plane = P, ga.dy_ld = g.Wo;
+      }
+      conv_direct::grad_weight(k, ga, dWc);
+    }
+    for (int64_t n = n0; n < n1; n++) {
+      if (db)
+        for (int64_t o = 0; o < O; o++) dbc[o] = (n == n0 ? 0.0 : dbc[o]) + sum_double(dY + n * O * P + o * P, P);
+      if (dX) direct_dx_sample(g, dyl, plan, dybuf + (n - n0) * dybs, dxp, dX + n * xs, dx_fresh);
+    }
+  });
+
+  // The chunk partials, added in chunk order.
+  add_partials(dW, dW_part, chunks, O * K);
+  add_partials(db, db_part, chunks, O);
+}
+
+// ---- choosing the kernels ----------------------------------------------------
+
+enum class Kernel { Columns, Direct, Flat, Winograd };
+struct Passes {
+  Kernel forward, input_grad, weight_grad;  // db goes with the weight gradient
+  std::shared_ptr<const conv_canvas::Plan> plan;  // the flat forward's, when it runs
+  bool uses(Kernel k) const { return forward == k || input_grad == k || weight_grad == k; }
+};
+
+Passes conv_passes(const ConvGeom& g) {
+  Passes k{Kernel::Columns, Kernel::Columns, Kernel::Columns, nullptr};
+  const auto all = [&](Kernel v) { k.forward = k.input_grad = k.weight_grad = v; };
+  const WinogradPasses wino = winograd_passes(g);
+  if (wino.all()) {
+    all(Kernel::Winograd);
+    return k;
+  }
+  if (flat_path(g)) {
+    const conv_canvas::Geometry cg = canvas_geometry(g);
+    auto P = std::make_shared<conv_canvas::Plan>(conv_canvas::make_plan(cg, conv_canvas::images_per_band(cg)));
+    if (flat_fits(*P)) {
+      all(Kernel::Flat);
+      if (wino.forward) k.forward = Kernel::Winograd;
+      if (wino.input_grad) k.input_grad = Kernel::Winograd;
+      if (g_force_path == ConvPath::Auto && grouped_columns(g)) k.input_grad = k.weight_grad = Kernel::Columns;
+      if (k.forward == Kernel::Flat) k.plan = P;
+      return k;
+    }
+  }
+  if (direct_path(g)) {
+    all(Kernel::Direct);
+    if (!direct_dx(g)) k.input_grad = Kernel::Columns;
+  }
+  return k;
+}
+
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& W, const Tensor& b, Conv2dArgs a) {
   const ConvGeom g = conv_geometry(x, W, b, a);
-  const int64_t K = g.K(), P = g.P(), O = g.O;
   Tensor y = Tensor::empty({g.N, g.O, g.Ho, g.Wo});
-  const float* X = x.data();
-  const float* Wt = W.data();
+  const Passes k = conv_passes(g);
   const float* B = b.defined() ? b.data() : nullptr;
-  float* Y = y.data();
-  const int64_t xs = (int64_t)g.C * g.H * g.W;  // floats per input sample
-
-  const WinogradPasses wino = winograd_passes(g);
-  std::shared_ptr<const conv_canvas::Plan> plan;
-  if (flat_path(g) && !wino.all()) {
-    const conv_canvas::Geometry cg = canvas_geometry(g);
-    auto P = std::make_shared<conv_canvas::Plan>(conv_canvas::make_plan(cg, conv_canvas::images_per_band(cg)));
-    if (flat_fits(*P)) plan = P;
+  switch (k.forward) {
+    case Kernel::Winograd: winograd_forward(g, x.data(), W.data(), B, y.data()); break;
+    case Kernel::Flat: flat_forward(g, *k.plan, x.data(), W.data(), B, y.data()); break;
+    case Kernel::Direct: direct_forward(g, x.data(), W.data(), B, y.data()); break;
+    case Kernel::Columns: columns_forward(g, x.data(), W.data(), B, y.data()); break;
   }
-  if (plan || wino.all()) {
-    if (wino.forward) winograd_forward(g, X, Wt, B, Y);
-    else flat_forward(g, *plan, X, Wt, B, Y);
-    if (any_requires_grad({&x, &W, &b})) {
-      auto gx = grad_target(x), gw = grad_target(W), gb = grad_target(b);
-      record(y, "conv2d", [=](const Tensor& gy) {
-        const float* dY = gy.data();
-        bool dx_fresh = false;
-        float* dX = gx ? grad_buffer(gx, dx_fresh) : nullptr;
-        float* dW = gw ? acc_grad(gw) : nullptr;
-        float* db = gb ? acc_grad(gb) : nullptr;
-        if (wino.all()) {
-          if (db) sum_planes(g, dY, db);
-          if (dW) winograd_grad_weight(g, x.data(), W.data(), dY, dW);
-        } else {
-          flat_backward(g, x.data(), W.data(), dY, wino.input_grad ? nullptr : dX, dx_fresh, dW, db);
-        }
-        if (dX && wino.input_grad) winograd_input_grad(g, W.data(), dY, dX, dx_fresh);
-      });
+  if (!any_requires_grad({&x, &W, &b})) return y;
+  auto gx = grad_target(x), gw = grad_target(W), gb = grad_target(b);
+  record(y, "conv2d", [=](const Tensor& gy) {
+    const float *X = x.data(), *Wt = W.data(), *dY = gy.data();
+    // dX is written, not added to, when fresh (grad_buffer)
+    bool dx_fresh = false;
+    float* dX = gx ? grad_buffer(gx, dx_fresh) : nullptr;
+    float* dW = gw ? acc_grad(gw) : nullptr;
+    float* db = gb ? acc_grad(gb) : nullptr;
+    // each kernel takes the passes chosen for it (null: not its pass)
+    const auto mine = [](Kernel pass, Kernel kernel, float* p) { return pass == kernel ? p : nullptr; };
+    for (Kernel kernel : {Kernel::Flat, Kernel::Direct, Kernel::Columns, Kernel::Winograd}) {
+      float* kdX = mine(k.input_grad, kernel, dX);
+      float* kdW = mine(k.weight_grad, kernel, dW);
+      float* kdb = mine(k.weight_grad, kernel, db);
+      if (!kdX && !kdW && !kdb) continue;
+      switch (kernel) {
+        case Kernel::Flat: flat_backward(g, X, Wt, dY, kdX, dx_fresh, kdW, kdb); break;
+        case Kernel::Direct: direct_backward(g, X, Wt, dY, kdX, dx_fresh, kdW, kdb); break;
+        case Kernel::Columns: columns_backward(g, X, Wt, dY, kdX, dx_fresh, kdW, kdb); break;
+        case Kernel::Winograd:
+          if (kdb) sum_planes(g, dY, kdb);
+          if (kdW) winograd_grad_weight(g, X, Wt, dY, kdW);
+          if (kdX) winograd_input_grad(g, Wt, dY, kdX, dx_fresh);
+          break;
+      }
     }
-    return y;
-  }
-
-  if (direct_path(g)) {
-    bool copy;
-    const Padded in = input_layout(g, copy);
-    int32_t* taps = scratch<int32_t>(kScratchSetup, K);
-    conv_direct::tap_offsets(g.C, g.kh, g.kw, in.plane(), in.ld, taps);
-    parallel_for(g.N, samples_per_chunk(g), [&](int64_t n0, int64_t n1) {
-      float* buf = copy ? scratch<float>(kScratchCols, g.C * in.plane()) : nullptr;
-      if (buf) std::memset(buf, 0, sizeof(float) * g.C * in.plane());
-      for (int64_t n = n0; n < n1; n++) {
-        if (buf) copy_padded(X + n * xs, g.C, g.H, g.W, in, buf);
-        conv_direct::Correlation k;
-        k.C = g.C, k.O = g.O, k.kh = g.kh, k.kw = g.kw;
-        k.in = buf ? buf : X + n * xs, k.in_plane = in.plane(), k.in_ld = in.ld, k.taps = taps;
-        k.out = Y + n * O * P, k.out_plane = P, k.out_ld = g.Wo, k.Ho = g.Ho, k.Wo = g.Wo;
-        conv_direct::forward(k, Wt, B, false);
-      }
-    });
-  } else {
-    parallel_for(g.N, samples_per_chunk(g), [&](int64_t n0, int64_t n1) {
-      float* col = g.cols_are_input() ? nullptr : scratch<float>(kScratchCols, K * P);
-      for (int64_t n = n0; n < n1; n++) {
-        const float* xn = X + n * xs;
-        float* yn = Y + n * O * P;
-        if (col) im2col(g, xn, col);
-        if (B)
-          for (int64_t o = 0; o < O; o++) std::fill(yn + o * P, yn + (o + 1) * P, B[o]);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)O, (int)P, (int)K, 1.f, Wt, (int)K,
-                    col ? col : xn, (int)P, B ? 1.f : 0.f, yn, (int)P);
-      }
-    });
-  }
-
-  if (any_requires_grad({&x, &W, &b})) {
-    auto gx = grad_target(x), gw = grad_target(W), gb = grad_target(b);
-    record(y, "conv2d", [=](const Tensor& gy) {
-      const float* X = x.data();
-      const float* Wt = W.data();
-      const float* dY = gy.data();
-      // dX is set sample by sample (fresh: written, not added to; the column
-      // path zeroes a fresh sample before scattering into it)
-      bool dx_fresh = false;
-      float* dX = gx ? grad_buffer(gx, dx_fresh) : nullptr;
-      float* dW = gw ? acc_grad(gw) : nullptr;
-      float* db = gb ? acc_grad(gb) : nullptr;
-      const int64_t S = samples_per_chunk(g), chunks = (g.N + S - 1) / S;
-      // Per-chunk partials on this thread's scratch: db's in double, then dW's.
-      char* part = scratch<char>(kScratchPartials, chunks * O * (sizeof(double) + sizeof(float) * K));
-      double* db_part = reinterpret_cast<double*>(part);
-      float* dW_part = reinterpret_cast<float*>(part + chunks * O * sizeof(double));
-
-      // The direct path's tables, shared by the workers: the taps of x (for
-      // dW) and the plan of dX.
-      const bool direct = direct_path(g), dx_direct = dX && direct_dx(g);
-      bool copy_x = false;
-      const Padded in = direct ? input_layout(g, copy_x) : Padded();
-      const Padded dyl = direct ? grad_layout(g, dx_direct) : Padded();
-      const bool stage_dy = direct && (dx_direct || (dW && g.Wo % 8 != 0));
-      int32_t* taps_x = nullptr;
-      DxPlan plan{};
-      if (direct) {
-        const int64_t khO = (int64_t)g.kh * O;
-        char* setup = scratch<char>(kScratchSetup, sizeof(int32_t) * (K + khO + 2 * g.H) + sizeof(float) * O * K);
-        taps_x = reinterpret_cast<int32_t*>(setup);
-        conv_direct::tap_offsets(g.C, g.kh, g.kw, in.plane(), in.ld, taps_x);
-        plan.taps = taps_x + K;
-        plan.row_taps = plan.taps + khO;
-        plan.Wf = reinterpret_cast<float*>(plan.row_taps + 2 * g.H);
-        if (dx_direct) plan_dx(g, dyl, Wt, plan);
-      }
-
-      parallel_for(g.N, S, [&](int64_t n0, int64_t n1) {
-        const int64_t c = n0 / S, ns = n1 - n0;  // this chunk's index and sample count
-        double* dbc = db_part + c * O;
-        float* dWc = dW_part + c * O * K;
-        // Work buffers: the direct path's padded x and dy for the whole chunk
-        // (borders zeroed, then each sample copied in), or the column path's
-        // columns and their gradient.
-        float *xbuf = nullptr, *dybuf = nullptr, *col = nullptr, *dcol = nullptr;  // (and dxp below)
-        const int64_t xbs = g.C * in.plane(), dybs = O * dyl.plane();  // floats per staged sample
-        if (dW && copy_x) {
-          xbuf = scratch<float>(kScratchCols, ns * xbs);
-          std::memset(xbuf, 0, sizeof(float) * ns * xbs);
-          for (int64_t n = n0; n < n1; n++) copy_padded(X + n * xs, g.C, g.H, g.W, in, xbuf + (n - n0) * xbs);
-        }
-        if (stage_dy) {
-          dybuf = scratch<float>(kScratchColGrad, ns * dybs);
-          std::memset(dybuf, 0, sizeof(float) * ns * dybs);
-          for (int64_t n = n0; n < n1; n++) copy_padded(dY + n * O * P, g.O, g.Ho, g.Wo, dyl, dybuf + (n - n0) * dybs);
-        }
-        if (!direct && dW && !g.cols_are_input()) col = scratch<float>(kScratchCols, K * P);
-        // dcol takes the dx slot, never dybuf's: when the direct path stages dy
-        // for dW but its dX goes through columns (p > kh-1), a dcol request in
-        // dybuf's slot could grow it and free dybuf before grad_weight reads it.
-        if (!dx_direct && dX && !g.cols_are_input()) dcol = scratch<float>(kScratchDx, K * P);
-        float* dxp = dx_direct ? scratch<float>(kScratchDx, (int64_t)g.C * g.H * plan.ldx) : nullptr;
-
-        if (dW && direct) {  // dW_c = the correlation's weight gradient over the chunk's samples
-          conv_direct::Correlation k;
-          k.C = g.C, k.O = g.O, k.kh = g.kh, k.kw = g.kw;
-          k.in = xbuf ? xbuf : X + n0 * xs, k.in_plane = in.plane(), k.in_ld = in.ld, k.taps = taps_x;
-          k.Ho = g.Ho, k.Wo = g.Wo;
-          conv_direct::GradWeightArgs ga;
-          ga.samples = (int)ns;
-          ga.in_stride = xbuf ? xbs : xs;
-          if (dybuf) {
-            ga.dy = dybuf + (int64_t)dyl.top * dyl.ld + dyl.left;
-            ga.dy_stride = dybs, ga.dy_plane = dyl.plane(), ga.dy_ld = dyl.ld;
-          } else {
-            ga.dy = dY + n0 * O * P;
-            ga.dy_stride = O * P, ga.dy_plane = P, ga.dy_ld = g.Wo;
-          }
-          conv_direct::grad_weight(k, ga, dWc);
-        }
-        for (int64_t n = n0; n < n1; n++) {
-          const float* xn = X + n * xs;
-          const float* dyn = dY + n * O * P;
-          if (dW && !direct) {  // dW_c (+)= dY_n col_n^T
-            if (col) im2col(g, xn, col);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)O, (int)K, (int)P, 1.f, dyn, (int)P,
-                        col ? col : xn, (int)P, n == n0 ? 0.f : 1.f, dWc, (int)K);
-          }
-          if (db)
-            for (int64_t o = 0; o < O; o++) dbc[o] = (n == n0 ? 0.0 : dbc[o]) + sum_double(dyn + o * P, P);
-          if (dX && dx_direct) {
-            direct_dx_sample(g, dyl, plan, dybuf + (n - n0) * dybs, dxp, dX + n * xs, dx_fresh);
-          } else if (dX) {  // dcol = W^T dY_n, then scattered into dx_n (or written straight into it for 1x1)
-            float* dxn = dX + n * xs;
-            if (dx_fresh) std::memset(dxn, 0, sizeof(float) * xs);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)P, (int)O, 1.f, Wt, (int)K, dyn,
-                        (int)P, dcol ? 0.f : 1.f, dcol ? dcol : dxn, (int)P);
-            if (dcol) col2im_add(g, dcol, dxn);
-          }
-        }
-      });
-
-      // The chunk partials, added in chunk order.
-      add_partials(dW, dW_part, chunks, O * K);
-      add_partials(db, db_part, chunks, O);
-    });
-  }
+  });
   return y;
 }
 
@@ -727,15 +824,21 @@ void conv2d_force_path(ConvPath p) { g_force_path = p; }
 
 std::string conv2d_path_name(const Shape& x, const Shape& w, Conv2dArgs a) {
   const ConvGeom g = conv_geometry(x, w, nullptr, a);
-  const WinogradPasses wino = winograd_passes(g);
-  if (wino.all()) return "winograd";
-  bool fits = false;
-  if (flat_path(g)) {
-    const conv_canvas::Geometry cg = canvas_geometry(g);
-    fits = flat_fits(conv_canvas::make_plan(cg, conv_canvas::images_per_band(cg)));
-  }
-  if (fits) return wino.forward ? "winograd (dW flat)" : "flat";
-  return direct_path(g) ? "direct" : "columns";
+  const Passes k = conv_passes(g);
+  const auto name = [&](Kernel v) -> std::string {
+    switch (v) {
+      case Kernel::Flat: return "flat";
+      case Kernel::Direct: return "direct";
+      case Kernel::Winograd: return "winograd";
+      case Kernel::Columns: return samples_per_product(g) > 1 ? "columns x" + std::to_string(samples_per_product(g)) : "columns";
+    }
+    return "";
+  };
+  // the forward's kernel, then the backward passes that take another: e.g. "winograd (dW flat)"
+  std::string s = name(k.forward), extra;
+  if (k.input_grad != k.forward) extra += "dx " + name(k.input_grad);
+  if (k.weight_grad != k.forward) extra += (extra.empty() ? "" : ", ") + std::string("dW ") + name(k.weight_grad);
+  return extra.empty() ? s : s + " (" + extra + ")";
 }
 
 }  // namespace mt

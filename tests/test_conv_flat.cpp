@@ -293,6 +293,54 @@ TEST_CASE("conv2d on the Winograd path: ResNet-18 layers, finite differences, 1 
   }
 }
 
+TEST_CASE("grouped columns: small outputs' gradients, several samples per sgemm") {
+  Restore restore;
+  Rng rng(37);
+  // Auto: the flat forward, both gradients on columns of S samples side by
+  // side (K = C kh kw >= 512 and at most 16 output positions, or 64 with
+  // stride 2); N past S leaves a last, shorter product; bias on some.
+  const std::vector<std::pair<ConvCase, std::string>> chosen = {
+      {{{20, 64, 4, 4}, {16, 64, 3, 3}, {1, 1}, true}, "flat (dx columns x16, dW columns x16)"},
+      {{{6, 64, 16, 16}, {16, 64, 3, 3}, {2, 1}, false}, "flat (dx columns x4, dW columns x4)"},
+      {{{5, 64, 8, 8}, {16, 64, 3, 3}, {2, 1}, true}, "flat (dx columns x5, dW columns x5)"},
+      {{{20, 512, 2, 2}, {4, 512, 1, 1}, {1, 0}, true}, "columns x20"},  // 1x1: x copied as columns
+      {{{3, 32, 14, 14}, {64, 32, 3, 3}, {2, 1}, false}, "flat"},          // K = 288: the flat kernels
+      {{{3, 64, 7, 7}, {64, 64, 3, 3}, {1, 1}, false}, "flat"},            // stride 1, 49 positions
+  };
+  for (const auto& [c, name] : chosen) {
+    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w) << " stride " << c.a.stride);
+    CHECK(conv2d_path_name(c.x, c.w, c.a) == name);
+    Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -0.2f, 0.2f, rng);
+    Tensor b = Tensor::uniform({c.w[0]}, -1, 1, rng), gy;
+    check_conv_against_naive(c, x, w, b, run_conv(c, x, w, b, gy, rng), gy);
+    check_conv_same_at_1_and_2_threads(c, rng);
+  }
+  // Forced onto the columns, the forward groups samples too.
+  conv2d_force_path(ConvPath::Columns);
+  for (const ConvCase& c : {ConvCase{{20, 64, 4, 4}, {8, 64, 3, 3}, {1, 1}, true},
+                            ConvCase{{6, 64, 16, 16}, {8, 64, 3, 3}, {2, 1}, true}}) {
+    INFO("forced: x " << shape_str(c.x) << " w " << shape_str(c.w) << " stride " << c.a.stride);
+    CHECK(conv2d_path_name(c.x, c.w, c.a).rfind("columns x", 0) == 0);
+    Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -0.2f, 0.2f, rng);
+    Tensor b = Tensor::uniform({c.w[0]}, -1, 1, rng), gy;
+    check_conv_against_naive(c, x, w, b, run_conv(c, x, w, b, gy, rng), gy);
+    check_conv_same_at_1_and_2_threads(c, rng);
+  }
+  conv2d_force_path(ConvPath::Auto);
+  // Gradients accumulate: a second backward doubles dW and db exactly (their
+  // sums are added once), dx to rounding (col2im adds into it tap by tap).
+  Tensor x = param({20, 64, 4, 4}, rng), w = param({8, 64, 3, 3}, rng), b = param({8}, rng);
+  Tensor up = Tensor::uniform({20, 8, 4, 4}, -1, 1, rng);
+  Conv2dArgs a;
+  a.pad = 1;
+  backward(conv2d(x, w, b, a), up);
+  const Tensor gx = x.grad().clone(), gw = w.grad().clone(), gb = b.grad().clone();
+  backward(conv2d(x, w, b, a), up);
+  CHECK(max_abs_diff(x.grad(), mul_scalar(gx, 2.f)) < 1e-5 * max_abs(gx));
+  CHECK(same_bits(w.grad(), mul_scalar(gw, 2.f)));
+  CHECK(same_bits(b.grad(), mul_scalar(gb, 2.f)));
+}
+
 TEST_CASE("canvas plans: images per band and the grid of a band") {
   // 4x4 outputs of a 3x3 stride-1 conv: images share one zero column, 5 columns each
   const conv_canvas::Geometry g{64, 8, 4, 4, 8, 3, 3, 1, 1, 4, 4};

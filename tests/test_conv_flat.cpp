@@ -307,7 +307,9 @@ TEST_CASE("grouped columns: small outputs' gradients, several samples per sgemm"
       {{{3, 32, 14, 14}, {64, 32, 3, 3}, {2, 1}, false}, "flat"},          // K = 288: the flat kernels
       {{{3, 64, 7, 7}, {64, 64, 3, 3}, {1, 1}, false}, "flat"},            // stride 1, 49 positions
   };
-  for (const auto& [c, name] : chosen) {
+  for (const auto& entry : chosen) {
+    const ConvCase& c = entry.first;  // (not a structured binding: clang's C++17 INFO cannot capture one)
+    const std::string& name = entry.second;
     INFO("x " << shape_str(c.x) << " w " << shape_str(c.w) << " stride " << c.a.stride);
     CHECK(conv2d_path_name(c.x, c.w, c.a) == name);
     Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -0.2f, 0.2f, rng);

@@ -98,10 +98,50 @@ inline void valid_range(int k, int s, int p, int in, int out, int& lo, int& hi) 
   hi = std::max(hi, lo);
 }
 
+// Small images (the late stages' 4x4 to 8x8): each channel plane is copied
+// once into a zero-bordered plane, and every row (ki, kj) of its columns is
+// gathered from it through one table of offsets, instead of Ho short copies
+// (of Wo floats, with zero ends) per row: the copies cost more than the
+// sgemm they feed at 4x4.
+struct SmallPlanes {
+  static constexpr int kMaxPlane = 1024, kMaxTaps = 4096;  // padded floats, kh * kw * P offsets
+  int Hp, Wp;
+  int32_t idx[kMaxTaps];  // idx[(ki * kw + kj) * P + oh * Wo + ow] = (oh s + ki) Wp + ow s + kj
+};
+bool small_planes(const ConvGeom& g) {  // (1x1 kernels read x without padding: the strided copies win)
+  return g.kh * g.kw > 1 && g.P() <= 64 && (int64_t)(g.H + 2 * g.p) * (g.W + 2 * g.p) <= SmallPlanes::kMaxPlane &&
+         (int64_t)g.kh * g.kw * g.P() <= SmallPlanes::kMaxTaps;
+}
+void small_plan(const ConvGeom& g, SmallPlanes& t) {
+  t.Hp = g.H + 2 * g.p, t.Wp = g.W + 2 * g.p;
+  int32_t* at = t.idx;
+  for (int ki = 0; ki < g.kh; ki++)
+    for (int kj = 0; kj < g.kw; kj++)
+      for (int oh = 0; oh < g.Ho; oh++)
+        for (int ow = 0; ow < g.Wo; ow++) *at++ = (oh * g.s + ki) * t.Wp + ow * g.s + kj;
+}
+
 // col [K, P] from one sample x [C, H, W]; padding reads as zero. Row k of
 // col starts at col + k * ld (ld = P: one sample alone; ld = S * P: the
 // sample's P columns within a block of S samples side by side).
 void im2col(const ConvGeom& g, const float* x, float* col, int64_t ld) {
+  if (small_planes(g)) {
+    SmallPlanes t;
+    small_plan(g, t);
+    float pad[SmallPlanes::kMaxPlane];
+    std::fill(pad, pad + t.Hp * t.Wp, 0.f);
+    const int taps = g.kh * g.kw, P = (int)g.P();
+    for (int c = 0; c < g.C; c++) {
+      for (int h = 0; h < g.H; h++)
+        std::memcpy(pad + (h + g.p) * t.Wp + g.p, x + ((int64_t)c * g.H + h) * g.W, sizeof(float) * g.W);
+      for (int k = 0; k < taps; k++) {
+        float* __restrict row = col + ((int64_t)c * taps + k) * ld;
+        const int32_t* __restrict idx = t.idx + k * P;
+        for (int q = 0; q < P; q++) row[q] = pad[idx[q]];
+      }
+    }
+    return;
+  }
   for (int c = 0; c < g.C; c++)
     for (int ki = 0; ki < g.kh; ki++) {
       int oh0, oh1;
@@ -140,6 +180,26 @@ void im2col(const ConvGeom& g, const float* x, float* col, int64_t ld) {
 
 // dx [C, H, W] += the columns scattered back (the adjoint of im2col; rows ld apart).
 void col2im_add(const ConvGeom& g, const float* col, int64_t ld, float* dx) {
+  if (small_planes(g)) {  // the taps added into a zero-bordered plane in im2col's order, then its inside into dx
+    SmallPlanes t;
+    small_plan(g, t);
+    float pad[SmallPlanes::kMaxPlane];
+    const int taps = g.kh * g.kw, P = (int)g.P();
+    for (int c = 0; c < g.C; c++) {
+      std::fill(pad, pad + t.Hp * t.Wp, 0.f);
+      for (int k = 0; k < taps; k++) {
+        const float* __restrict row = col + ((int64_t)c * taps + k) * ld;
+        const int32_t* __restrict idx = t.idx + k * P;
+        for (int q = 0; q < P; q++) pad[idx[q]] += row[q];
+      }
+      for (int h = 0; h < g.H; h++) {
+        float* __restrict dst = dx + ((int64_t)c * g.H + h) * g.W;
+        const float* __restrict src = pad + (h + g.p) * t.Wp + g.p;
+        for (int w = 0; w < g.W; w++) dst[w] += src[w];
+      }
+    }
+    return;
+  }
   for (int c = 0; c < g.C; c++)
     for (int ki = 0; ki < g.kh; ki++) {
       int oh0, oh1;

@@ -806,9 +806,14 @@ enum class Kernel { Columns, Direct, Flat, Winograd };
 struct Passes {
   Kernel forward, input_grad, weight_grad;  // db goes with the weight gradient
   std::shared_ptr<const conv_canvas::Plan> plan;  // the flat forward's, when it runs
-  bool uses(Kernel k) const { return forward == k || input_grad == k || weight_grad == k; }
 };
 
+// The kernel of each pass, by shape (README, "Kernels and bits"): the flat
+// kernels for flat_path's shapes when their canvases fit, with Winograd's
+// forward and input gradient where winograd_passes says and the grouped
+// columns' gradients where grouped_columns says; else the direct kernels for
+// stride 1 (their input gradient through the columns when the padding is past
+// kh - 1); else the columns. conv2d_force_path overrides it (tests).
 Passes conv_passes(const ConvGeom& g) {
   Passes k{Kernel::Columns, Kernel::Columns, Kernel::Columns, nullptr};
   const auto all = [&](Kernel v) { k.forward = k.input_grad = k.weight_grad = v; };

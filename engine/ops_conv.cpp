@@ -98,6 +98,21 @@ inline void valid_range(int k, int s, int p, int in, int out, int& lo, int& hi) 
   hi = std::max(hi, lo);
 }
 
+// A plane copied into a zero-bordered buffer: the source's h x w values start
+// at row `top`, column `left` of a rows x ld plane.
+struct Padded {
+  int top = 0, left = 0, rows = 0, ld = 0;
+  int64_t plane() const { return (int64_t)rows * ld; }
+};
+
+// dst (planes x l.plane(), its borders already zero) gets src's planes of h x w.
+void copy_padded(const float* src, int planes, int h, int w, const Padded& l, float* dst) {
+  for (int c = 0; c < planes; c++)
+    for (int i = 0; i < h; i++)
+      std::memcpy(dst + c * l.plane() + (int64_t)(i + l.top) * l.ld + l.left, src + ((int64_t)c * h + i) * w,
+                  sizeof(float) * w);
+}
+
 // Small images (the late stages' 4x4 to 8x8): each channel plane is copied
 // once into a zero-bordered plane, and every row (ki, kj) of its columns is
 // gathered from it through one table of offsets, instead of Ho short copies
@@ -105,20 +120,21 @@ inline void valid_range(int k, int s, int p, int in, int out, int& lo, int& hi) 
 // sgemm they feed at 4x4.
 struct SmallPlanes {
   static constexpr int kMaxPlane = 1024, kMaxTaps = 4096;  // padded floats, kh * kw * P offsets
-  int Hp, Wp;
-  int32_t idx[kMaxTaps];  // idx[(ki * kw + kj) * P + oh * Wo + ow] = (oh s + ki) Wp + ow s + kj
+  Padded l;               // a channel plane padded by p
+  int32_t idx[kMaxTaps];  // idx[(ki * kw + kj) * P + oh * Wo + ow] = (oh s + ki) l.ld + ow s + kj
 };
 bool small_planes(const ConvGeom& g) {  // (1x1 kernels read x without padding: the strided copies win)
   return g.kh * g.kw > 1 && g.P() <= 64 && (int64_t)(g.H + 2 * g.p) * (g.W + 2 * g.p) <= SmallPlanes::kMaxPlane &&
          (int64_t)g.kh * g.kw * g.P() <= SmallPlanes::kMaxTaps;
 }
 void small_plan(const ConvGeom& g, SmallPlanes& t) {
-  t.Hp = g.H + 2 * g.p, t.Wp = g.W + 2 * g.p;
+  t.l.top = t.l.left = g.p;
+  t.l.rows = g.H + 2 * g.p, t.l.ld = g.W + 2 * g.p;
   int32_t* at = t.idx;
   for (int ki = 0; ki < g.kh; ki++)
     for (int kj = 0; kj < g.kw; kj++)
       for (int oh = 0; oh < g.Ho; oh++)
-        for (int ow = 0; ow < g.Wo; ow++) *at++ = (oh * g.s + ki) * t.Wp + ow * g.s + kj;
+        for (int ow = 0; ow < g.Wo; ow++) *at++ = (oh * g.s + ki) * t.l.ld + ow * g.s + kj;
 }
 
 // col [K, P] from one sample x [C, H, W]; padding reads as zero. Row k of
@@ -129,11 +145,10 @@ void im2col(const ConvGeom& g, const float* x, float* col, int64_t ld) {
     SmallPlanes t;
     small_plan(g, t);
     float pad[SmallPlanes::kMaxPlane];
-    std::fill(pad, pad + t.Hp * t.Wp, 0.f);
+    std::fill(pad, pad + t.l.plane(), 0.f);
     const int taps = g.kh * g.kw, P = (int)g.P();
     for (int c = 0; c < g.C; c++) {
-      for (int h = 0; h < g.H; h++)
-        std::memcpy(pad + (h + g.p) * t.Wp + g.p, x + ((int64_t)c * g.H + h) * g.W, sizeof(float) * g.W);
+      copy_padded(x + (int64_t)c * g.H * g.W, 1, g.H, g.W, t.l, pad);
       for (int k = 0; k < taps; k++) {
         float* __restrict row = col + ((int64_t)c * taps + k) * ld;
         const int32_t* __restrict idx = t.idx + k * P;
@@ -186,7 +201,7 @@ void col2im_add(const ConvGeom& g, const float* col, int64_t ld, float* dx) {
     float pad[SmallPlanes::kMaxPlane];
     const int taps = g.kh * g.kw, P = (int)g.P();
     for (int c = 0; c < g.C; c++) {
-      std::fill(pad, pad + t.Hp * t.Wp, 0.f);
+      std::fill(pad, pad + t.l.plane(), 0.f);
       for (int k = 0; k < taps; k++) {
         const float* __restrict row = col + ((int64_t)c * taps + k) * ld;
         const int32_t* __restrict idx = t.idx + k * P;
@@ -194,7 +209,7 @@ void col2im_add(const ConvGeom& g, const float* col, int64_t ld, float* dx) {
       }
       for (int h = 0; h < g.H; h++) {
         float* __restrict dst = dx + ((int64_t)c * g.H + h) * g.W;
-        const float* __restrict src = pad + (h + g.p) * t.Wp + g.p;
+        const float* __restrict src = pad + (h + t.l.top) * t.l.ld + t.l.left;
         for (int w = 0; w < g.W; w++) dst[w] += src[w];
       }
     }
@@ -258,13 +273,6 @@ double sum_double(const float* v, int64_t n) {
 
 // ---- the direct path (stride 1, kernel larger than 1x1) ----------------------
 
-// A plane copied into a zero-bordered buffer: the source's h x w values start
-// at row `top`, column `left` of a rows x ld plane.
-struct Padded {
-  int top = 0, left = 0, rows = 0, ld = 0;
-  int64_t plane() const { return (int64_t)rows * ld; }
-};
-
 // x as the direct forward reads it: padded by p, at least columns_read wide.
 // copy is false when x itself will do (no padding, Wo a multiple of 8).
 Padded input_layout(const ConvGeom& g, bool& copy) {
@@ -288,7 +296,6 @@ Padded grad_layout(const ConvGeom& g, bool dx) {
   return l;
 }
 
-// dst (planes x l.plane(), its borders already zero) gets src's planes of h x w.
 // dst[i] += sum_p parts[p * n + i] over p = 0..count-1, summed in double in part
 // order (whatever the thread count: the backward passes' deterministic reduction of
 // their per-band or per-chunk weight and bias gradients). Nothing when dst is null.
@@ -304,12 +311,23 @@ void add_partials(float* dst, const Part* parts, int64_t count, int64_t n) {
   });
 }
 
-void copy_padded(const float* src, int planes, int h, int w, const Padded& l, float* dst) {
-  for (int c = 0; c < planes; c++)
-    for (int i = 0; i < h; i++)
-      std::memcpy(dst + c * l.plane() + (int64_t)(i + l.top) * l.ld + l.left, src + ((int64_t)c * h + i) * w,
-                  sizeof(float) * w);
-}
+// The per-chunk (or per-band) partials of a backward pass, on the calling
+// thread's scratch: db's, O doubles per chunk, then dW's, O x T floats per
+// chunk (T = 0: no dW); add_to sums them into dW and db (either may be null).
+struct Partials {
+  int64_t count, O, T;
+  double* db;
+  float* dW;
+  Partials(int64_t count_, int64_t O_, int64_t T_) : count(count_), O(O_), T(T_) {
+    char* part = scratch<char>(kScratchPartials, count * O * (sizeof(double) + sizeof(float) * T));
+    db = reinterpret_cast<double*>(part);
+    dW = reinterpret_cast<float*>(part + count * O * sizeof(double));
+  }
+  void add_to(float* dW_dst, float* db_dst) const {
+    add_partials(dW_dst, dW, count, O * T);
+    add_partials(db_dst, db, count, O);
+  }
+};
 
 // The direct path handles stride 1 except 1x1 (whose columns are x itself)
 bool direct_path(const ConvGeom& g) {
@@ -517,9 +535,7 @@ void flat_backward(const ConvGeom& g, const float* X, const float* Wt, const flo
   // Shared by the workers, on this thread's scratch: the weights of dx, the
   // per-band partials of db (double) and dW.
   float* wdx = scratch<float>(kScratchSetup, std::max<int64_t>(1, wdx_at.back()));
-  char* part = scratch<char>(kScratchPartials, bands * O * (sizeof(double) + sizeof(float) * T));
-  double* db_part = reinterpret_cast<double*>(part);
-  float* dW_part = reinterpret_cast<float*>(part + bands * O * sizeof(double));
+  const Partials part(bands, O, T);
   if (dX)
     for (size_t i = 0; i < P.dx.size(); i++) {
       const conv_canvas::DxPhase& ph = P.dx[i];
@@ -541,7 +557,7 @@ void flat_backward(const ConvGeom& g, const float* X, const float* Wt, const flo
       for (int o = 0; o < O; o++) {
         double acc = 0;
         for (int b = 0; b < images; b++) acc += sum_double(dY + (n0 + b) * ys + o * plane, plane);
-        db_part[band * O + o] = acc;
+        part.db[band * O + o] = acc;
       }
     }
   };
@@ -549,7 +565,7 @@ void flat_backward(const ConvGeom& g, const float* X, const float* Wt, const flo
     conv_flat::GradWeight k;
     k.O = o1 - o0, k.T = T, k.in = xcb, k.taps = P.taps.data();
     k.dy = dycb + o0 * P.dy_plane + P.dy_grid, k.dy_plane = P.dy_plane, k.Q = P.Q;
-    k.dw = dW_part + (band * O + o0) * T;
+    k.dw = part.dW + (band * O + o0) * T;
     conv_flat::grad_weight(k);
   };
   auto input_grad = [&](int64_t band, int c0, int c1, const float* dycb, float* out) {
@@ -618,8 +634,7 @@ void flat_backward(const ConvGeom& g, const float* X, const float* Wt, const flo
   }
 
   // The band partials, added in band order.
-  add_partials(dW, dW_part, bands, (int64_t)O * T);
-  add_partials(db, db_part, bands, O);
+  part.add_to(dW, db);
 }
 
 // ---- the column path: im2col + sgemm, one sample or S per product -----------
@@ -689,9 +704,7 @@ void columns_backward(const ConvGeom& g, const float* X, const float* Wt, const 
   if (!dX && !dW && !db) return;
   const int64_t K = g.K(), P = g.P(), O = g.O, S = samples_per_product(g), chunk = column_chunk(g);
   const int64_t xs = (int64_t)g.C * g.H * g.W, chunks = (g.N + chunk - 1) / chunk;
-  char* part = scratch<char>(kScratchPartials, chunks * O * (sizeof(double) + sizeof(float) * (dW ? K : 0)));
-  double* db_part = reinterpret_cast<double*>(part);
-  float* dW_part = reinterpret_cast<float*>(part + chunks * O * sizeof(double));
+  const Partials part(chunks, O, dW ? K : 0);
   parallel_for(g.N, chunk, [&](int64_t n0, int64_t n1) {
     const int64_t c = n0 / chunk;
     for (int64_t b = n0; b < n1; b += S) {
@@ -706,12 +719,12 @@ void columns_backward(const ConvGeom& g, const float* X, const float* Wt, const 
         float* col = alone && g.cols_are_input() ? nullptr : scratch<float>(kScratchCols, K * L);
         for (int64_t s = 0; s < ns && col; s++) im2col(g, X + (b + s) * xs, col + s * P, L);
         gemm_serial(false, true, (int)O, (int)K, (int)L, dy, col ? col : X + b * xs, b == n0 ? 0.f : 1.f,
-                    dW_part + c * O * K);
+                    part.dW + c * O * K);
       }
       if (db)
         for (int64_t s = 0; s < ns; s++)
           for (int64_t o = 0; o < O; o++)
-            db_part[c * O + o] = (b + s == n0 ? 0.0 : db_part[c * O + o]) + sum_double(dY + ((b + s) * O + o) * P, P);
+            part.db[c * O + o] = (b + s == n0 ? 0.0 : part.db[c * O + o]) + sum_double(dY + ((b + s) * O + o) * P, P);
       if (dX) {  // dcol = W^T dy, scattered into dx (1x1 stride 1, one sample: written straight into it)
         for (int64_t s = 0; s < ns && dx_fresh; s++) std::memset(dX + (b + s) * xs, 0, sizeof(float) * xs);
         const bool straight = alone && g.cols_are_input();
@@ -721,8 +734,7 @@ void columns_backward(const ConvGeom& g, const float* X, const float* Wt, const 
       }
     }
   });
-  add_partials(dW, dW_part, chunks, O * K);
-  add_partials(db, db_part, chunks, O);
+  part.add_to(dW, db);
 }
 
 // The direct path's backward: dW (and db) by its weight-gradient kernel, dX by
@@ -733,10 +745,7 @@ void direct_backward(const ConvGeom& g, const float* X, const float* Wt, const f
   const int64_t K = g.K(), P = g.P(), O = g.O;
   const int64_t xs = (int64_t)g.C * g.H * g.W;
   const int64_t S = samples_per_chunk(g), chunks = (g.N + S - 1) / S;
-  // Per-chunk partials on this thread's scratch: db's in double, then dW's.
-  char* part = scratch<char>(kScratchPartials, chunks * O * (sizeof(double) + sizeof(float) * K));
-  double* db_part = reinterpret_cast<double*>(part);
-  float* dW_part = reinterpret_cast<float*>(part + chunks * O * sizeof(double));
+  const Partials part(chunks, O, K);
   // The tables shared by the workers: the taps of x (for dW) and the plan of dX.
   bool copy_x = false;
   const Padded in = input_layout(g, copy_x);
@@ -754,8 +763,8 @@ void direct_backward(const ConvGeom& g, const float* X, const float* Wt, const f
 
   parallel_for(g.N, S, [&](int64_t n0, int64_t n1) {
     const int64_t c = n0 / S, ns = n1 - n0;  // this chunk's index and sample count
-    double* dbc = db_part + c * O;
-    float* dWc = dW_part + c * O * K;
+    double* dbc = part.db + c * O;
+    float* dWc = part.dW + c * O * K;
     // The padded x and dy of the whole chunk (borders zeroed, then each sample copied in).
     float *xbuf = nullptr, *dybuf = nullptr;
     const int64_t xbs = g.C * in.plane(), dybs = O * dyl.plane();  // floats per staged sample
@@ -795,9 +804,7 @@ void direct_backward(const ConvGeom& g, const float* X, const float* Wt, const f
     }
   });
 
-  // The chunk partials, added in chunk order.
-  add_partials(dW, dW_part, chunks, O * K);
-  add_partials(db, db_part, chunks, O);
+  part.add_to(dW, db);  // the chunk partials, added in chunk order
 }
 
 // ---- choosing the kernels ----------------------------------------------------

@@ -7,6 +7,7 @@
 
 #include "engine/conv_canvas.h"
 #include "engine/conv_flat.h"
+#include "engine/gemm.h"
 #include "engine/parallel.h"
 #include "engine/workspace.h"
 
@@ -21,6 +22,7 @@ constexpr int kXi = 16;  // elements of a 4x4 tile
 // compiler turns into one vector operation per line in every build (adds and
 // subtracts only: the builds give the same bits).
 #define MT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define MT_INLINE_W inline __attribute__((always_inline))
 
 // The 4x4 tiles of 16 grid positions: V = B^T d B. d[rho * 4 + sigma] points at
 // the tile element (rho, sigma) of the first position; v[xi] (xi = i * 4 + j)
@@ -83,8 +85,61 @@ MT_CLONES void grad_output_transform(const float* const* dy, float* const* dm) {
     }
 }
 
-// G (4 x 3), in double for the weight transforms (done once per call).
-constexpr double kG[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+// The weight transforms, in double, each value rounded to float once:
+// G (4 x 3) = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1], applied to columns
+// and then rows. G v for v = (a, b, c) is (a, (a + c + b) / 2, (a + c - b) / 2, c),
+// and G^T w for w = (a, b, c, d) is (a + (b + c) / 2, (b - c) / 2, (b + c) / 2 + d).
+// Both run over 16 input channels c at a time (one lane each).
+using Lanes = double[kLanes];
+MT_INLINE_W void G_times(const Lanes& a, const Lanes& b, const Lanes& c, Lanes& o0, Lanes& o1, Lanes& o2, Lanes& o3) {
+  for (int l = 0; l < kLanes; l++) {
+    const double ac = a[l] + c[l];
+    o0[l] = a[l], o1[l] = (ac + b[l]) * 0.5, o2[l] = (ac - b[l]) * 0.5, o3[l] = c[l];
+  }
+}
+MT_INLINE_W void Gt_times(const Lanes& a, const Lanes& b, const Lanes& c, const Lanes& d, Lanes& o0, Lanes& o1,
+                          Lanes& o2) {
+  for (int l = 0; l < kLanes; l++) {
+    const double bc = (b[l] + c[l]) * 0.5;
+    o0[l] = a[l] + bc, o1[l] = (b[l] - c[l]) * 0.5, o2[l] = bc + d[l];
+  }
+}
+
+// U_xi = G g G^T for output channel o and input channels [c0, c0 + nc), nc <= 16,
+// into Uoc [xi][o][c], where g[ki][kj] = W[o, c, ki, kj], or with flip W[c, o, 2 - ki, 2 - kj].
+MT_CLONES void transform_weights_block(const Problem& p, int o, int c0, int nc, float* Uoc) {
+  const int O = p.O, C = p.C;
+  double g[9][kLanes] = {}, Gg[12][kLanes], u[16][kLanes];
+  for (int l = 0; l < nc; l++)
+    for (int k = 0; k < 9; k++)
+      g[k][l] = p.flip ? p.w[((int64_t)(c0 + l) * O + o) * 9 + 8 - k] : p.w[((int64_t)o * C + c0 + l) * 9 + k];
+  for (int kj = 0; kj < 3; kj++) G_times(g[kj], g[3 + kj], g[6 + kj], Gg[kj], Gg[3 + kj], Gg[6 + kj], Gg[9 + kj]);
+  for (int i = 0; i < 4; i++)
+    G_times(Gg[3 * i], Gg[3 * i + 1], Gg[3 * i + 2], u[4 * i], u[4 * i + 1], u[4 * i + 2], u[4 * i + 3]);
+  for (int e = 0; e < 16; e++) {
+    float* dst = Uoc + ((int64_t)e * O + o) * C + c0;
+    for (int l = 0; l < nc; l++) dst[l] = (float)u[e][l];
+  }
+}
+
+// U for every (o, c).
+void transform_weights(const Problem& p, float* Uoc) {
+  parallel_for(p.O, 1, [&](int64_t o0, int64_t o1) {
+    for (int o = (int)o0; o < (int)o1; o++)
+      for (int c0 = 0; c0 < p.C; c0 += kLanes) transform_weights_block(p, o, c0, std::min(kLanes, p.C - c0), Uoc);
+  });
+}
+
+// dg = G^T dU G for output channel o and input channels [c0, c0 + nc) of dU
+// [xi][O][C]: dg[ki * 3 + kj][l] is the weight gradient of channel c0 + l.
+MT_CLONES void untransform_weight_grad(const float* dU, int O, int C, int o, int c0, int nc, double dg[9][kLanes]) {
+  double u[16][kLanes] = {}, r[12][kLanes];
+  for (int e = 0; e < 16; e++)
+    for (int l = 0; l < nc; l++) u[e][l] = dU[((int64_t)e * O + o) * C + c0 + l];
+  for (int j = 0; j < 4; j++) Gt_times(u[j], u[4 + j], u[8 + j], u[12 + j], r[j], r[4 + j], r[8 + j]);  // G^T dU
+  for (int ki = 0; ki < 3; ki++)
+    Gt_times(r[4 * ki], r[4 * ki + 1], r[4 * ki + 2], r[4 * ki + 3], dg[3 * ki], dg[3 * ki + 1], dg[3 * ki + 2]);
+}
 
 // The tile grid of an input [N, C, H, W]: the canvas plan of a 4x4 stride-2
 // correlation padded by 1, with ceil(H/2) x ceil(W/2) outputs (the tiles).
@@ -116,11 +171,170 @@ std::vector<int32_t> channel_taps(int C, int64_t Qr) {
   return t;
 }
 
+// ---- tiles as matrices (small images) ---------------------------------------
+//
+// Tile t = (n * th + ty) * tw + tx of the batch reads the 4x4 patch at rows
+// 2 ty - 1 .. 2 ty + 2 and columns 2 tx - 1 .. 2 tx + 2 of image n (zero
+// outside) and owns the 2x2 outputs at (2 ty, 2 tx) that lie inside it. The
+// products' operands are [xi][channel][tile] with Tp columns (T tiles rounded
+// up to kLanes; the extra columns are zero).
+struct Tiles {
+  int N = 0, C = 0, H = 0, W = 0, th = 0, tw = 0;
+  int Hp = 0, Wp = 0;  // the planes padded by one all round, to whole tiles: (2 th + 2) x (2 tw + 2)
+  int64_t T = 0, Tp = 0;
+  std::vector<int64_t> at;  // [Tp]: tile t's top-left in the padded x of channel 0 (n C Hp Wp + 2 ty Wp + 2 tx), or -1
+  int64_t plane() const { return (int64_t)Hp * Wp; }
+};
+
+Tiles make_tiles(int N, int C, int H, int W) {
+  Tiles g;
+  g.N = N, g.C = C, g.H = H, g.W = W, g.th = (H + 1) / 2, g.tw = (W + 1) / 2;
+  g.Hp = 2 * g.th + 2, g.Wp = 2 * g.tw + 2;
+  g.T = (int64_t)N * g.th * g.tw, g.Tp = conv_flat::round_up(g.T, kLanes);
+  g.at.assign(g.Tp, -1);
+  for (int64_t t = 0; t < g.T; t++) {
+    const int64_t n = t / ((int64_t)g.th * g.tw), r = t % ((int64_t)g.th * g.tw);
+    g.at[t] = n * C * g.plane() + 2 * (r / g.tw) * g.Wp + 2 * (r % g.tw);
+  }
+  return g;
+}
+
+// xp [N, C, Hp, Wp]: x with a zero border of one (and of two past an odd last row or column).
+void pad_planes(const Tiles& g, const float* x, float* xp) {
+  parallel_for((int64_t)g.N * g.C, 16, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; i++) {
+      float* __restrict dst = xp + i * g.plane();
+      const float* __restrict src = x + i * g.H * g.W;
+      std::memset(dst, 0, sizeof(float) * g.plane());
+      for (int h = 0; h < g.H; h++)
+        std::memcpy(dst + (int64_t)(h + 1) * g.Wp + 1, src + (int64_t)h * g.W, sizeof(float) * g.W);
+    }
+  });
+}
+
+// V_xi [C x Tp] = B^T d B of every tile's patch d, 16 tiles at a time per channel.
+void transform_input_tiles(const Tiles& g, const float* xp, float* V) {
+  parallel_for(g.C, 1, [&](int64_t c0, int64_t c1) {
+    float d[kXi * kLanes];
+    const float* dp[kXi];
+    float* vp[kXi];
+    for (int e = 0; e < kXi; e++) dp[e] = d + e * kLanes;
+    for (int64_t c = c0; c < c1; c++)
+      for (int64_t t0 = 0; t0 < g.Tp; t0 += kLanes) {
+        for (int e = 0; e < kXi; e++) {
+          const int64_t off = c * g.plane() + (e / 4) * g.Wp + e % 4;
+          for (int l = 0; l < kLanes; l++) d[e * kLanes + l] = g.at[t0 + l] < 0 ? 0.f : xp[g.at[t0 + l] + off];
+        }
+        for (int e = 0; e < kXi; e++) vp[e] = V + ((int64_t)e * g.C + c) * g.Tp + t0;
+        input_transform(dp, vp);
+      }
+  });
+}
+
+// Where output (a, b) of tile t goes in a plane [H, W] of image n's channel 0 of
+// an [N, O, H, W] tensor, or -1 outside the image.
+int64_t tile_output(const Tiles& g, int O, int64_t t, int a, int b) {
+  if (t >= g.T) return -1;
+  const int64_t n = t / ((int64_t)g.th * g.tw), r = t % ((int64_t)g.th * g.tw);
+  const int h = 2 * (int)(r / g.tw) + a, w = 2 * (int)(r % g.tw) + b;
+  if (h >= g.H || w >= g.W) return -1;
+  return (n * O * g.H + h) * g.W + w;
+}
+
+// y = the correlation (plus bias) or y += it, as forward() below.
+void matrices_forward(const Problem& p, const float* bias, float* y, bool accumulate) {
+  const int C = p.C, O = p.O;
+  const Tiles g = make_tiles(p.N, C, p.H, p.W);
+  // the calling thread's buffers, shared by the workers
+  float* U = scratch<float>(kScratchSetup, (int64_t)kXi * O * C);
+  float* xp = scratch<float>(kScratchCols, (int64_t)p.N * C * g.plane());
+  float* V = scratch<float>(kScratchColGrad, kXi * C * g.Tp);
+  float* M = scratch<float>(kScratchDx, kXi * O * g.Tp);
+  transform_weights(p, U);
+  pad_planes(g, p.x, xp);
+  transform_input_tiles(g, xp, V);
+  parallel_for(kXi, 1, [&](int64_t e0, int64_t e1) {  // M_xi = U_xi V_xi
+    for (int64_t e = e0; e < e1; e++)
+      gemm_serial(false, false, O, (int)g.Tp, C, U + e * O * C, V + e * C * g.Tp, 0.f, M + e * O * g.Tp);
+  });
+  // where each tile's four outputs go in channel 0 (the same for every channel)
+  std::vector<int64_t> dst(4 * (size_t)g.Tp);
+  for (int64_t t = 0; t < g.Tp; t++)
+    for (int ab = 0; ab < 4; ab++) dst[4 * t + ab] = tile_output(g, O, t, ab / 2, ab % 2);
+  const int64_t plane = (int64_t)g.H * g.W;
+  parallel_for(O, 1, [&](int64_t o0, int64_t o1) {
+    const float* m[kXi];
+    float out[4 * kLanes];
+    for (int64_t o = o0; o < o1; o++) {
+      const float init = bias ? bias[o] : 0.f;
+      float* yo = y + o * plane;
+      for (int64_t t0 = 0; t0 < g.Tp; t0 += kLanes) {
+        for (int e = 0; e < kXi; e++) m[e] = M + ((int64_t)e * O + o) * g.Tp + t0;
+        output_transform(m, out);
+        for (int l = 0; l < kLanes; l++)
+          for (int ab = 0; ab < 4; ab++) {
+            const int64_t at = dst[4 * (t0 + l) + ab];
+            if (at < 0) continue;
+            yo[at] = accumulate ? yo[at] + out[ab * kLanes + l] : init + out[ab * kLanes + l];
+          }
+      }
+    }
+  });
+}
+
+// dw += the weight gradient, as grad_weight() below.
+void matrices_grad_weight(const Problem& p, const float* dy, float* dw) {
+  const int C = p.C, O = p.O;
+  const Tiles g = make_tiles(p.N, C, p.H, p.W);
+  float* xp = scratch<float>(kScratchCols, (int64_t)p.N * C * g.plane());
+  float* V = scratch<float>(kScratchColGrad, kXi * C * g.Tp);
+  float* dM = scratch<float>(kScratchDx, kXi * O * g.Tp);
+  float* dU = scratch<float>(kScratchTileGrad, (int64_t)kXi * O * C);
+  pad_planes(g, p.x, xp);
+  transform_input_tiles(g, xp, V);
+  std::vector<int64_t> src(4 * (size_t)g.Tp);
+  for (int64_t t = 0; t < g.Tp; t++)
+    for (int ab = 0; ab < 4; ab++) src[4 * t + ab] = tile_output(g, O, t, ab / 2, ab % 2);
+  const int64_t plane = (int64_t)g.H * g.W;
+  parallel_for(O, 1, [&](int64_t o0, int64_t o1) {  // dM_xi = A dY A^T of every tile's 2x2 block of dy
+    float d[4 * kLanes];
+    const float* dp[4] = {d, d + kLanes, d + 2 * kLanes, d + 3 * kLanes};
+    float* m[kXi];
+    for (int64_t o = o0; o < o1; o++) {
+      const float* dyo = dy + o * plane;
+      for (int64_t t0 = 0; t0 < g.Tp; t0 += kLanes) {
+        for (int ab = 0; ab < 4; ab++)
+          for (int l = 0; l < kLanes; l++) {
+            const int64_t at = src[4 * (t0 + l) + ab];
+            d[ab * kLanes + l] = at < 0 ? 0.f : dyo[at];
+          }
+        for (int e = 0; e < kXi; e++) m[e] = dM + ((int64_t)e * O + o) * g.Tp + t0;
+        grad_output_transform(dp, m);
+      }
+    }
+  });
+  parallel_for(kXi, 1, [&](int64_t e0, int64_t e1) {  // dU_xi = dM_xi V_xi^T
+    for (int64_t e = e0; e < e1; e++)
+      gemm_serial(false, true, O, C, (int)g.Tp, dM + e * O * g.Tp, V + e * C * g.Tp, 0.f, dU + e * O * C);
+  });
+  parallel_for(O, 1, [&](int64_t o0, int64_t o1) {  // dg = G^T dU G
+    for (int64_t o = o0; o < o1; o++)
+      for (int c0 = 0; c0 < C; c0 += kLanes) {
+        double dg[9][kLanes];
+        const int nc = std::min(kLanes, C - c0);
+        untransform_weight_grad(dU, O, C, (int)o, c0, nc, dg);
+        for (int l = 0; l < nc; l++)
+          for (int k = 0; k < 9; k++) dw[(o * C + c0 + l) * 9 + k] += (float)dg[k][l];
+      }
+  });
+}
+
 }  // namespace
 
 bool applies(int kh, int kw, int stride, int pad) { return kh == 3 && kw == 3 && stride == 1 && pad == 1; }
 
 void forward(const Problem& p, const float* bias, float* y, bool accumulate) {
+  if (p.matrices) return matrices_forward(p, bias, y, accumulate);
   const int C = p.C, O = p.O, H = p.H, W = p.W;
   const conv_canvas::Plan P = tile_plan(p.N, C, H, W, O);
   const int64_t Qr = conv_flat::round_up(P.Q, kLanes), bands = (p.N + P.G - 1) / P.G;
@@ -130,22 +344,7 @@ void forward(const Problem& p, const float* bias, float* y, bool accumulate) {
   const int64_t packed = conv_flat::packed_size(O, C);
   float* U = scratch<float>(kScratchSetup, kXi * packed + (int64_t)kXi * O * C);
   float* Uoc = U + kXi * packed;  // [xi][o][c]
-  for (int o = 0; o < O; o++)
-    for (int c = 0; c < C; c++) {
-      // g[ki][kj] = W[o, c, ki, kj], or with flip W[c, o, 2 - ki, 2 - kj]
-      double g[3][3];
-      for (int ki = 0; ki < 3; ki++)
-        for (int kj = 0; kj < 3; kj++)
-          g[ki][kj] = p.flip ? p.w[(((int64_t)c * O + o) * 3 + 2 - ki) * 3 + 2 - kj]
-                             : p.w[(((int64_t)o * C + c) * 3 + ki) * 3 + kj];
-      for (int i = 0; i < 4; i++)
-        for (int j = 0; j < 4; j++) {
-          double u = 0;
-          for (int ki = 0; ki < 3; ki++)
-            for (int kj = 0; kj < 3; kj++) u += kG[i][ki] * g[ki][kj] * kG[j][kj];
-          Uoc[((int64_t)(i * 4 + j) * O + o) * C + c] = (float)u;
-        }
-    }
+  transform_weights(p, Uoc);
   for (int e = 0; e < kXi; e++)
     conv_flat::pack_weights(O, C, [&](int o, int c) { return Uoc[((int64_t)e * O + o) * C + c]; }, U + e * packed);
   const std::vector<int32_t> taps = channel_taps(C, Qr);
@@ -204,6 +403,7 @@ void forward(const Problem& p, const float* bias, float* y, bool accumulate) {
 }
 
 void grad_weight(const Problem& p, const float* dy, float* dw) {
+  if (p.matrices) return matrices_grad_weight(p, dy, dw);
   const int C = p.C, O = p.O, H = p.H, W = p.W;
   const conv_canvas::Plan P = tile_plan(p.N, C, H, W, O);
   const int64_t Qr = conv_flat::round_up(P.Q, kLanes), bands = (p.N + P.G - 1) / P.G;
@@ -251,15 +451,13 @@ void grad_weight(const Problem& p, const float* dy, float* dw) {
       // this band's dg = G^T dU G
       float* out = part + band * OC9;
       for (int o = 0; o < O; o++)
-        for (int c = 0; c < C; c++)
-          for (int ki = 0; ki < 3; ki++)
-            for (int kj = 0; kj < 3; kj++) {
-              double v = 0;
-              for (int i = 0; i < 4; i++)
-                for (int j = 0; j < 4; j++)
-                  v += kG[i][ki] * (double)dU[((int64_t)(i * 4 + j) * O + o) * C + c] * kG[j][kj];
-              out[(((int64_t)o * C + c) * 3 + ki) * 3 + kj] = (float)v;
-            }
+        for (int c0 = 0; c0 < C; c0 += kLanes) {
+          double dg[9][kLanes];
+          const int nc = std::min(kLanes, C - c0);
+          untransform_weight_grad(dU, O, C, o, c0, nc, dg);
+          for (int l = 0; l < nc; l++)
+            for (int k = 0; k < 9; k++) out[((int64_t)o * C + c0 + l) * 9 + k] = (float)dg[k][l];
+        }
     }
   });
   parallel_for(OC9, 4096, [&](int64_t i0, int64_t i1) {

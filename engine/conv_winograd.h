@@ -17,13 +17,19 @@
 // The input gradient is this forward applied to dy with the kernel flipped and
 // its channels swapped (a stride-1 padding-1 3x3 correlation too).
 //
-// Tiles are laid out as the conv_canvas plan of a 4x4 stride-2 correlation
-// (its phases hold the tile corners), images side by side; the transforms run
-// over 16 tiles at a time. Rounding differs from the direct correlation's (the
+// Two layouts of the tiles. On canvases (images of 8x8 and more): the
+// conv_canvas plan of a 4x4 stride-2 correlation (its phases hold the tile
+// corners), images side by side, band by band, the products on the conv_flat
+// kernels. As matrices (small images, `matrices`): the tiles of the whole batch
+// are the columns of 16 matrices V_xi [C x tiles] and each product is one
+// sgemm, 16 of them side by side: on a 4x4 image a canvas spends a third of
+// its grid on the gaps between images and a band's products are short. The
+// transforms run over 16 tiles at a time in both. Rounding differs from the direct correlation's (the
 // transforms add before they multiply); the error stays near float's
 // precision times the sums' size (tests compare with the naive loops at 1e-4).
 // Bands of images are fixed by the shapes; per-band weight gradients are
-// added in band order: the same bits at any thread count.
+// added in band order; as matrices, each element of a product is one sgemm's
+// sum over all tiles: the same bits at any thread count.
 #pragma once
 
 namespace mt::conv_winograd {
@@ -39,6 +45,7 @@ struct Problem {
   // the kernel turned by 180 degrees (the input gradient: dx is this of dy).
   const float* w = nullptr;
   bool flip = false;
+  bool matrices = false;  // the tiles as the columns of 16 matrices (above), else on canvases
 };
 
 // y = the correlation (plus bias[o], or null) when !accumulate, written as

@@ -82,10 +82,12 @@ struct Conv2dGrads { Tensor dx, dW, db; };
 Conv2dGrads conv2d_backward_naive(const Tensor& x, const Tensor& W, const Tensor& gy, Conv2dArgs a = {});
 // conv2d picks its kernels by shape (engine/ops_conv.cpp): Columns (im2col +
 // sgemm), Direct (engine/conv_direct.h, stride 1), Flat (engine/conv_flat.h)
-// or Winograd (engine/conv_winograd.h, 3x3 stride 1 padding 1).
+// or Winograd (engine/conv_winograd.h, 3x3 stride 1 padding 1; its tiles on
+// canvases, or as matrices on small images).
 // Tests: force one path for every shape it takes (Direct and Winograd fall
-// back to the columns where they do not apply); Auto restores the choice by shape.
-enum class ConvPath { Auto, Columns, Direct, Flat, Winograd };
+// back to the columns where they do not apply; Winograd takes canvases,
+// WinogradMatrices matrices); Auto restores the choice by shape.
+enum class ConvPath { Auto, Columns, Direct, Flat, Winograd, WinogradMatrices };
 void conv2d_force_path(ConvPath p);
 // The kernels conv2d takes for these shapes, e.g. "flat" or "winograd (dW flat)" (benchmarks, reports).
 std::string conv2d_path_name(const Shape& x, const Shape& w, Conv2dArgs a = {});

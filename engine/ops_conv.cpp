@@ -438,46 +438,71 @@ bool flat_path(const ConvGeom& g) {
   return g.O >= 16 && g.C >= 8 && g.kh * g.kw > 1;
 }
 
-// Which passes take Winograd's F(2x2, 3x3) (engine/conv_winograd.h); the
-// others the flat path. Measured (apps/experiments/bench.cpp, conv rows): it
-// wins forward and input gradient from 64 channels on images of 8x8 and more,
-// loses below (narrow layers: short products, transforms not amortised; 4x4
-// images: most of a tile grid is padding), and its weight gradient, whose
-// products per band are short, loses everywhere against the flat kernel.
+// Which passes take Winograd's F(2x2, 3x3) (engine/conv_winograd.h), and
+// whether its tiles lie on canvases or as the columns of 16 matrices, products
+// by sgemm (small images). Measured (1 thread, batch 64, process CPU time,
+// ms per pass, least of 9 runs, against the kernels the other rules take):
+// - on canvases, forward and input gradient win from 64 channels on images of
+//   8x8 and more, lose below (narrow layers: short products, transforms not
+//   amortised; 4x4 images: a third of the grid is gaps between images);
+// - as matrices, forward and input gradient win on 4x4 images from 64 channels
+//   ([64,256,4,4] x 256: 5.1 / 5.5 against the flat forward's 8.1 and the grouped
+//   columns' 9.5; [64,128,4,4] x 128: 1.5 / 1.6 against 2.0 / 2.3; 64 channels
+//   0.5 / 0.5 against 0.6 / 0.8) and lose from 7x7 (flat or canvases ahead);
+// - the weight gradient wins as matrices on images up to 8x8 from 64 channels
+//   (8x8: 2.3 against the flat kernel's 2.9 at 64 channels, 6.4 against 10.8 at
+//   128, 21 against 45 at 256; 4x4: 1.7 against the grouped columns' 2.8 at 128,
+//   5.5 against 9.1 at 256), except on odd sides with fewer than 128 channels
+//   (7x7 x 64: 2.8 against 2.3; a quarter of its tiles' outputs fall outside
+//   the image; 7x7 x 128: 6.4 against 8.7), and ties or loses above (16x16 x 64:
+//   9.8 against 9.0); on canvases it loses everywhere (its products per band are short).
+// Matrices also need their operands (16 (C + O) tiles floats) within 64 MB.
 struct WinogradPasses {
   bool forward = false, input_grad = false, weight_grad = false;
   bool all() const { return forward && input_grad && weight_grad; }
 };
 
+bool winograd_matrices(const ConvGeom& g, bool weight_grad) {
+  if (g_force_path != ConvPath::Auto) return g_force_path == ConvPath::WinogradMatrices;
+  const int64_t tiles = (int64_t)g.N * ((g.H + 1) / 2) * ((g.W + 1) / 2);
+  const bool fits = 16 * (int64_t)(g.C + g.O) * tiles <= (int64_t(1) << 24);
+  const bool even = g.H % 2 == 0 && g.W % 2 == 0, wide = g.C >= 128 && g.O >= 128;
+  return fits && g.C >= 64 && g.O >= 64 && (even || wide) && (int64_t)g.H * g.W <= (weight_grad ? 64 : 16);
+}
+
 WinogradPasses winograd_passes(const ConvGeom& g) {
   WinogradPasses w;
   if (!conv_winograd::applies(g.kh, g.kw, g.s, g.p)) return w;
   if (g_force_path != ConvPath::Auto) {
-    w.forward = w.input_grad = w.weight_grad = g_force_path == ConvPath::Winograd;
+    w.forward = w.input_grad = w.weight_grad =
+        g_force_path == ConvPath::Winograd || g_force_path == ConvPath::WinogradMatrices;
     return w;
   }
-  w.forward = w.input_grad = g.C >= 64 && g.O >= 64 && g.H >= 8 && g.W >= 8;
+  w.forward = w.input_grad = (g.C >= 64 && g.O >= 64 && g.H >= 8 && g.W >= 8) || winograd_matrices(g, false);
+  w.weight_grad = winograd_matrices(g, true);
   return w;
 }
 
-conv_winograd::Problem winograd_problem(const ConvGeom& g, const float* x, const float* w) {
+conv_winograd::Problem winograd_problem(const ConvGeom& g, const float* x, const float* w, bool weight_grad) {
   conv_winograd::Problem p;
   p.N = g.N, p.C = g.C, p.H = g.H, p.W = g.W, p.O = g.O, p.x = x, p.w = w;
+  p.matrices = winograd_matrices(g, weight_grad);
   return p;
 }
 
 void winograd_forward(const ConvGeom& g, const float* X, const float* Wt, const float* B, float* Y) {
-  conv_winograd::forward(winograd_problem(g, X, Wt), B, Y, false);
+  conv_winograd::forward(winograd_problem(g, X, Wt, false), B, Y, false);
 }
 
 void winograd_grad_weight(const ConvGeom& g, const float* X, const float* Wt, const float* dY, float* dW) {
-  conv_winograd::grad_weight(winograd_problem(g, X, Wt), dY, dW);
+  conv_winograd::grad_weight(winograd_problem(g, X, Wt, true), dY, dW);
 }
 
 // dx: the same correlation of dy, the kernel flipped and its channels swapped.
 void winograd_input_grad(const ConvGeom& g, const float* Wt, const float* dY, float* dX, bool fresh) {
   conv_winograd::Problem q;
   q.N = g.N, q.C = g.O, q.H = g.Ho, q.W = g.Wo, q.O = g.C, q.x = dY, q.w = Wt, q.flip = true;
+  q.matrices = winograd_matrices(g, false);
   conv_winograd::forward(q, nullptr, dX, !fresh);
 }
 
@@ -645,11 +670,12 @@ void flat_backward(const ConvGeom& g, const float* X, const float* Wt, const flo
 // 4x4, where sgemm runs at a third of its rate), and the flat kernels waste
 // most of their grid on such images (a 4x4 image takes a 5x6 grid); there
 // the input and weight gradients group samples until a product has
-// kMinColumns columns. Measured (1 thread, batch 64, CPU time; this stop's
-// closing note): grouping wins both gradients over the flat kernels by
+// kMinColumns columns. Measured (1 thread, batch 64, CPU time; the fourth
+// session's closing note): grouping wins both gradients over the flat kernels by
 // 1.2-2.7x where K = C kh kw >= 512 and the output has at most 16 positions,
-// or at most 64 with stride 2 (ResNet-18's layer 4, and the stride-2 entry of
-// layer 3 at 64x64); the flat forward stays ahead everywhere; with fewer than
+// or at most 64 with stride 2 (ResNet-18's layer-4 entry, and the stride-2 entry of
+// layer 3 at 64x64; the stride-1 4x4 convolutions of layer 4 now take Winograd's
+// matrices, winograd_passes); the flat forward stays ahead everywhere; with fewer than
 // 512 rows (K) or larger stride-1 outputs, the flat kernels (and Winograd's
 // input gradient) win or tie. 256 columns beat 128, 512 and 1024 (the columns
 // of a product stay in L2). Other shapes keep one sample per product.
@@ -815,10 +841,11 @@ struct Passes {
   std::shared_ptr<const conv_canvas::Plan> plan;  // the flat forward's, when it runs
 };
 
-// The kernel of each pass, by shape (README, "Kernels and bits"): the flat
-// kernels for flat_path's shapes when their canvases fit, with Winograd's
-// forward and input gradient where winograd_passes says and the grouped
-// columns' gradients where grouped_columns says; else the direct kernels for
+// The kernel of each pass, by shape (README, "Kernels and bits"): Winograd for
+// all three where winograd_passes says so; else the flat kernels for
+// flat_path's shapes when their canvases fit, with the grouped columns'
+// gradients where grouped_columns says and Winograd's passes where
+// winograd_passes says (either layout); else the direct kernels for
 // stride 1 (their input gradient through the columns when the padding is past
 // kh - 1); else the columns. conv2d_force_path overrides it (tests).
 Passes conv_passes(const ConvGeom& g) {
@@ -834,9 +861,10 @@ Passes conv_passes(const ConvGeom& g) {
     auto P = std::make_shared<conv_canvas::Plan>(conv_canvas::make_plan(cg, conv_canvas::images_per_band(cg)));
     if (flat_fits(*P)) {
       all(Kernel::Flat);
+      if (g_force_path == ConvPath::Auto && grouped_columns(g)) k.input_grad = k.weight_grad = Kernel::Columns;
       if (wino.forward) k.forward = Kernel::Winograd;
       if (wino.input_grad) k.input_grad = Kernel::Winograd;
-      if (g_force_path == ConvPath::Auto && grouped_columns(g)) k.input_grad = k.weight_grad = Kernel::Columns;
+      if (wino.weight_grad) k.weight_grad = Kernel::Winograd;
       if (k.forward == Kernel::Flat) k.plan = P;
       return k;
     }
@@ -897,19 +925,20 @@ void conv2d_force_path(ConvPath p) { g_force_path = p; }
 std::string conv2d_path_name(const Shape& x, const Shape& w, Conv2dArgs a) {
   const ConvGeom g = conv_geometry(x, w, nullptr, a);
   const Passes k = conv_passes(g);
-  const auto name = [&](Kernel v) -> std::string {
+  const auto name = [&](Kernel v, bool weight_grad) -> std::string {
     switch (v) {
       case Kernel::Flat: return "flat";
       case Kernel::Direct: return "direct";
-      case Kernel::Winograd: return "winograd";
+      case Kernel::Winograd: return winograd_matrices(g, weight_grad) ? "winograd matrices" : "winograd";
       case Kernel::Columns: return samples_per_product(g) > 1 ? "columns x" + std::to_string(samples_per_product(g)) : "columns";
     }
     return "";
   };
   // the forward's kernel, then the backward passes that take another: e.g. "winograd (dW flat)"
-  std::string s = name(k.forward), extra;
-  if (k.input_grad != k.forward) extra += "dx " + name(k.input_grad);
-  if (k.weight_grad != k.forward) extra += (extra.empty() ? "" : ", ") + std::string("dW ") + name(k.weight_grad);
+  std::string s = name(k.forward, false), extra;
+  if (name(k.input_grad, false) != s) extra += "dx " + name(k.input_grad, false);
+  if (name(k.weight_grad, true) != s)
+    extra += (extra.empty() ? "" : ", ") + std::string("dW ") + name(k.weight_grad, true);
   return extra.empty() ? s : s + " (" + extra + ")";
 }
 

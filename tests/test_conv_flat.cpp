@@ -293,6 +293,74 @@ TEST_CASE("conv2d on the Winograd path: ResNet-18 layers, finite differences, 1 
   }
 }
 
+TEST_CASE("Winograd's tiles as matrices: the naive loops, finite differences, 1 and 2 threads, the rule") {
+  Restore restore;
+  conv2d_force_path(ConvPath::WinogradMatrices);
+  Rng rng(39);
+  // random 3x3 shapes: odd and even sides, 1x1 images, tile counts not a multiple of 16, with bias
+  for (int trial = 0; trial < 100; trial++) {
+    ConvCase c;
+    c.x = {rand_int(rng, 1, 9), rand_int(rng, 1, 20), rand_int(rng, 1, 9), rand_int(rng, 1, 9)};
+    c.w = {rand_int(rng, 1, 20), c.x[1], 3, 3};
+    c.a.stride = 1, c.a.pad = 1;
+    c.bias = rng.below(2) == 0;
+    Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -1, 1, rng);
+    Tensor b = Tensor::uniform({c.w[0]}, -1, 1, rng), gy;
+    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w) << " bias " << c.bias);
+    CHECK(conv2d_path_name(c.x, c.w, c.a) == "winograd matrices");
+    const ConvResult f = run_conv(c, x, w, b, gy, rng);
+    check_conv_against_naive(c, x, w, b, f, gy);
+  }
+  // the ResNet-18 layers it takes by shape
+  for (const ConvCase& c : {ConvCase{{3, 128, 4, 4}, {128, 128, 3, 3}, {1, 1}, false},
+                            ConvCase{{2, 64, 8, 8}, {64, 64, 3, 3}, {1, 1}, false},
+                            ConvCase{{2, 128, 7, 7}, {128, 128, 3, 3}, {1, 1}, false}}) {
+    Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -0.2f, 0.2f, rng), b, gy;
+    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w));
+    const ConvResult f = run_conv(c, x, w, b, gy, rng);
+    check_conv_against_naive(c, x, w, b, f, gy);
+  }
+  for (const ConvCase& c : {ConvCase{{2, 2, 5, 4}, {3, 2, 3, 3}, {1, 1}, true},
+                            ConvCase{{3, 3, 3, 3}, {2, 3, 3, 3}, {1, 1}, false}}) {
+    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w));
+    std::vector<Tensor> in;
+    in.reserve(3);
+    in.push_back(param(c.x, rng));
+    in.push_back(param(c.w, rng));
+    if (c.bias) in.push_back(param({c.w[0]}, rng));
+    const Conv2dArgs a = c.a;
+    gradcheck([a](const std::vector<Tensor>& t) { return conv2d(t[0], t[1], t.size() > 2 ? t[2] : Tensor(), a); },
+              in);
+  }
+  for (const ConvCase& c : {ConvCase{{37, 16, 4, 4}, {32, 16, 3, 3}, {1, 1}, true},
+                            ConvCase{{21, 8, 7, 6}, {16, 8, 3, 3}, {1, 1}, false}}) {
+    check_conv_same_at_1_and_2_threads(c, rng);
+  }
+  // gradients accumulate: a second backward adds dx, dW and db once more, exactly
+  {
+    Tensor x = param({5, 6, 4, 5}, rng), w = param({7, 6, 3, 3}, rng), b = param({7}, rng);
+    Tensor up = Tensor::uniform({5, 7, 4, 5}, -1, 1, rng);
+    const Conv2dArgs pad1{1, 1};
+    backward(conv2d(x, w, b, pad1), up);
+    const Tensor gx = x.grad().clone(), gw = w.grad().clone(), gb = b.grad().clone();
+    backward(conv2d(x, w, b, pad1), up);
+    CHECK(same_bits(x.grad(), mul_scalar(gx, 2.f)));
+    CHECK(same_bits(w.grad(), mul_scalar(gw, 2.f)));
+    CHECK(same_bits(b.grad(), mul_scalar(gb, 2.f)));
+  }
+  // Auto: forward and input gradient as matrices on 4x4 images from 64 channels; the
+  // weight gradient up to 8x8 (odd sides from 128 channels); else as before
+  conv2d_force_path(ConvPath::Auto);
+  const Conv2dArgs a{1, 1};
+  CHECK(conv2d_path_name({64, 128, 4, 4}, {128, 128, 3, 3}, a) == "winograd matrices");
+  CHECK(conv2d_path_name({64, 64, 4, 4}, {64, 64, 3, 3}, a) == "winograd matrices");
+  CHECK(conv2d_path_name({64, 128, 8, 8}, {128, 128, 3, 3}, a) == "winograd (dW winograd matrices)");
+  CHECK(conv2d_path_name({64, 128, 7, 7}, {128, 128, 3, 3}, a) == "flat (dW winograd matrices)");
+  CHECK(conv2d_path_name({64, 64, 7, 7}, {64, 64, 3, 3}, a) == "flat");
+  CHECK(conv2d_path_name({64, 64, 16, 16}, {64, 64, 3, 3}, a) == "winograd (dW flat)");
+  CHECK(conv2d_path_name({64, 32, 4, 4}, {32, 32, 3, 3}, a) == "flat");
+}
+
 TEST_CASE("grouped columns: small outputs' gradients, several samples per sgemm") {
   Restore restore;
   Rng rng(37);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: this engine and the PyTorch references (shared/bench/torch_multimnist.py
-# for the papers' networks, apps/experiments/torch_resnet18.py for ResNet-18) on the
+# for the papers' networks, apps/experiments/torch_resnet18.py for ResNet-18, and
+# apps/experiments/torch_conv_layers.py for its convolutions one by one) on the
 # same networks and steps, side by side in one run, with the ratios.
 # Usage: apps/bench.sh [DATA_DIR]   (needs build/mtl, python3-torch, python3-numpy)
 set -euo pipefail
@@ -77,6 +78,9 @@ done
 build/mtl scale --data-dir "$DATA" --tasks 40 --methods uniform --steps 3 --warmup 1 --threads 1 --json \
   | tail -n 1 > "$OUT/mtl_scale_k40.json"
 /usr/bin/python3 "$RTORCH" --tasks 40 --method uniform --threads 1 --steps 3 | tail -n 1 > "$OUT/torch_k40.json"
+# The same ResNet-18 convolutions one by one in PyTorch, timed as the engine's conv_layers rows (1 thread).
+echo "== torch ResNet-18 conv layers, 1 thread" >&2
+/usr/bin/python3 apps/experiments/torch_conv_layers.py "$OUT/mtl_t1.json" > "$OUT/torch_conv_layers.jsonl"
 
 /usr/bin/python3 - "$OUT" "$CORES" <<'PY'
 import json, sys
@@ -150,6 +154,39 @@ if resnet:
                                                "torch": json.load(open(f"{out}/torch_k40.json")).get("peak_rss_mb")}
     except (OSError, ValueError):
         pass
+    print("\n".join(lines), file=sys.stderr)
+
+# Per convolution and pass, 1 thread: the engine's rate over PyTorch's (> 1: the engine is faster),
+# and per case the convolutions' total time in a training step (count x passes; the stem's input
+# gradient left out: training never asks for it).
+try:
+    tl = [json.loads(l) for l in open(f"{out}/torch_conv_layers.jsonl")]
+except OSError:
+    tl = []
+passes = ("forward", "input_grad", "weight_grad")
+conv_cmp, lines = {}, []
+for case, r in mtl["1"].get("resnet18", {}).items():
+    rows, tot = [], {"engine_ms": 0.0, "torch_ms": 0.0}
+    for l in r.get("conv_layers", []):
+        t = next((x for x in tl if x["case"] == case and x["shape"] == l["shape"]), None)
+        if not t:
+            continue
+        ratio = {p: round(l[f"{p}_gflops"] / t[f"{p}_gflops"], 2) for p in passes}
+        rows.append({"layer": l["layer"], "shape": l["shape"], "engine_kernels": l["kernels"],
+                     "engine_over_torch_rate": ratio})
+        for p in passes:
+            if l["layer"] == "stem" and p == "input_grad":
+                continue
+            tot["engine_ms"] += l["count"] * t[f"{p}_ms"] * t[f"{p}_gflops"] / l[f"{p}_gflops"]
+            tot["torch_ms"] += l["count"] * t[f"{p}_ms"]
+        lines.append(f"{case} {l['layer']:26s} engine/torch rate  fwd {ratio['forward']:.2f}  "
+                     f"dx {ratio['input_grad']:.2f}  dW {ratio['weight_grad']:.2f}   ({l['kernels']})")
+    if rows:
+        conv_cmp[case] = {"layers": rows, "step_conv_ms_1_thread": {k: round(v, 1) for k, v in tot.items()}}
+        lines.append(f"{case} all convolutions of a step, 1 thread: engine {tot['engine_ms']:.1f} ms, "
+                     f"torch {tot['torch_ms']:.1f} ms")
+if conv_cmp:
+    summary["resnet18_conv_layers_vs_torch"] = conv_cmp
     print("\n".join(lines), file=sys.stderr)
 print(json.dumps({"bench_summary": summary}))
 PY

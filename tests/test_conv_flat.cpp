@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "engine/conv_canvas.h"
@@ -126,6 +127,51 @@ ConvCase random_conv_case(Rng& rng) {
   }
 }
 
+// conv2d (whatever path is forced) against the naive loops on random 3x3,
+// stride-1, padding-1 shapes (Winograd's): N <= 9, C and O <= 20, H <= max_h,
+// W <= max_w, bias on about half; `path` is the kernels conv2d_path_name must name.
+void check_random_3x3(Rng& rng, int trials, int max_h, int max_w, const std::string& path) {
+  for (int trial = 0; trial < trials; trial++) {
+    ConvCase c;
+    c.x = {rand_int(rng, 1, 9), rand_int(rng, 1, 20), rand_int(rng, 1, max_h), rand_int(rng, 1, max_w)};
+    c.w = {rand_int(rng, 1, 20), c.x[1], 3, 3};
+    c.a.stride = 1, c.a.pad = 1;
+    c.bias = rng.below(2) == 0;
+    Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -1, 1, rng);
+    Tensor b = Tensor::uniform({c.w[0]}, -1, 1, rng), gy;
+    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w) << " bias " << c.bias);
+    CHECK(conv2d_path_name(c.x, c.w, c.a) == path);
+    const ConvResult f = run_conv(c, x, w, b, gy, rng);
+    check_conv_against_naive(c, x, w, b, f, gy);
+  }
+}
+
+// conv2d (whatever path is forced) against the naive loops on layer-like cases:
+// x ~ U(-1, 1), w ~ U(-0.2, 0.2), no bias.
+void check_layers_against_naive(const std::vector<ConvCase>& cases, Rng& rng) {
+  for (const ConvCase& c : cases) {
+    Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -0.2f, 0.2f, rng), b, gy;
+    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w) << " stride " << c.a.stride);
+    const ConvResult f = run_conv(c, x, w, b, gy, rng);
+    check_conv_against_naive(c, x, w, b, f, gy);
+  }
+}
+
+// conv2d's gradients (x, W, and b where the case has one) against finite differences.
+void gradcheck_conv(const std::vector<ConvCase>& cases, Rng& rng) {
+  for (const ConvCase& c : cases) {
+    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w) << " stride " << c.a.stride << " pad " << c.a.pad);
+    std::vector<Tensor> in;  // x, W (and b): reserved, which also spares GCC 12 a false -Warray-bounds
+    in.reserve(3);
+    in.push_back(param(c.x, rng));
+    in.push_back(param(c.w, rng));
+    if (c.bias) in.push_back(param({c.w[0]}, rng));
+    const Conv2dArgs a = c.a;
+    gradcheck([a](const std::vector<Tensor>& t) { return conv2d(t[0], t[1], t.size() > 2 ? t[2] : Tensor(), a); },
+              in);
+  }
+}
+
 }  // namespace
 
 TEST_SUITE("conv_flat") {
@@ -204,32 +250,16 @@ TEST_CASE("conv2d on the ResNet-18 layers equals the naive loops") {
       c = o, h = ho;
     }
   }
-  for (const ConvCase& c : cases) {
-    Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -0.2f, 0.2f, rng), b, gy;
-    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w) << " stride " << c.a.stride);
-    const ConvResult f = run_conv(c, x, w, b, gy, rng);
-    check_conv_against_naive(c, x, w, b, f, gy);
-  }
+  check_layers_against_naive(cases, rng);
 }
 
 TEST_CASE("conv2d on the flat path matches finite differences") {
   Restore restore;
   conv2d_force_path(ConvPath::Flat);
   Rng rng(35);
-  for (const ConvCase& c : {ConvCase{{3, 2, 5, 6}, {3, 2, 3, 3}, {1, 1}, true},
-                            ConvCase{{2, 2, 7, 6}, {2, 2, 3, 3}, {2, 1}, true},
-                            ConvCase{{3, 3, 4, 5}, {2, 3, 1, 1}, {2, 0}, false},
-                            ConvCase{{2, 1, 6, 7}, {2, 1, 4, 2}, {3, 2}, true}}) {
-    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w) << " stride " << c.a.stride << " pad " << c.a.pad);
-    std::vector<Tensor> in;  // x, W (and b): reserved, which also spares GCC 12 a false -Warray-bounds
-    in.reserve(3);
-    in.push_back(param(c.x, rng));
-    in.push_back(param(c.w, rng));
-    if (c.bias) in.push_back(param({c.w[0]}, rng));
-    const Conv2dArgs a = c.a;
-    gradcheck([a](const std::vector<Tensor>& t) { return conv2d(t[0], t[1], t.size() > 2 ? t[2] : Tensor(), a); },
-              in);
-  }
+  gradcheck_conv({ConvCase{{3, 2, 5, 6}, {3, 2, 3, 3}, {1, 1}, true}, ConvCase{{2, 2, 7, 6}, {2, 2, 3, 3}, {2, 1}, true},
+                  ConvCase{{3, 3, 4, 5}, {2, 3, 1, 1}, {2, 0}, false}, ConvCase{{2, 1, 6, 7}, {2, 1, 4, 2}, {3, 2}, true}},
+                 rng);
 }
 
 TEST_CASE("conv2d on the flat path is bit-identical at 1 and 2 threads") {
@@ -248,45 +278,20 @@ TEST_CASE("conv2d on the Winograd path equals the naive loops on random 3x3 shap
   Restore restore;
   conv2d_force_path(ConvPath::Winograd);
   Rng rng(37);
-  for (int trial = 0; trial < 150; trial++) {
-    ConvCase c;
-    c.x = {rand_int(rng, 1, 9), rand_int(rng, 1, 20), rand_int(rng, 1, 12), rand_int(rng, 1, 17)};
-    c.w = {rand_int(rng, 1, 20), c.x[1], 3, 3};
-    c.a.stride = 1, c.a.pad = 1;
-    c.bias = rng.below(2) == 0;
-    Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -1, 1, rng);
-    Tensor b = Tensor::uniform({c.w[0]}, -1, 1, rng), gy;
-    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w) << " bias " << c.bias);
-    const ConvResult f = run_conv(c, x, w, b, gy, rng);
-    check_conv_against_naive(c, x, w, b, f, gy);
-  }
+  check_random_3x3(rng, 150, 12, 17, "winograd");
 }
 
 TEST_CASE("conv2d on the Winograd path: ResNet-18 layers, finite differences, 1 and 2 threads") {
   Restore restore;
   conv2d_force_path(ConvPath::Winograd);
   Rng rng(38);
-  for (const ConvCase& c : {ConvCase{{2, 16, 28, 28}, {16, 16, 3, 3}, {1, 1}, false},
-                            ConvCase{{2, 64, 7, 7}, {64, 64, 3, 3}, {1, 1}, false},
-                            ConvCase{{2, 128, 4, 4}, {128, 128, 3, 3}, {1, 1}, false},
-                            ConvCase{{2, 32, 32, 32}, {32, 32, 3, 3}, {1, 1}, false}}) {
-    Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -0.2f, 0.2f, rng), b, gy;
-    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w));
-    const ConvResult f = run_conv(c, x, w, b, gy, rng);
-    check_conv_against_naive(c, x, w, b, f, gy);
-  }
-  for (const ConvCase& c : {ConvCase{{2, 2, 5, 6}, {3, 2, 3, 3}, {1, 1}, true},
-                            ConvCase{{3, 3, 3, 2}, {2, 3, 3, 3}, {1, 1}, false}}) {
-    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w));
-    std::vector<Tensor> in;
-    in.reserve(3);
-    in.push_back(param(c.x, rng));
-    in.push_back(param(c.w, rng));
-    if (c.bias) in.push_back(param({c.w[0]}, rng));
-    const Conv2dArgs a = c.a;
-    gradcheck([a](const std::vector<Tensor>& t) { return conv2d(t[0], t[1], t.size() > 2 ? t[2] : Tensor(), a); },
-              in);
-  }
+  check_layers_against_naive({ConvCase{{2, 16, 28, 28}, {16, 16, 3, 3}, {1, 1}, false},
+                              ConvCase{{2, 64, 7, 7}, {64, 64, 3, 3}, {1, 1}, false},
+                              ConvCase{{2, 128, 4, 4}, {128, 128, 3, 3}, {1, 1}, false},
+                              ConvCase{{2, 32, 32, 32}, {32, 32, 3, 3}, {1, 1}, false}},
+                             rng);
+  gradcheck_conv({ConvCase{{2, 2, 5, 6}, {3, 2, 3, 3}, {1, 1}, true}, ConvCase{{3, 3, 3, 2}, {2, 3, 3, 3}, {1, 1}, false}},
+                 rng);
   for (const ConvCase& c : {ConvCase{{37, 16, 7, 7}, {32, 16, 3, 3}, {1, 1}, true},
                             ConvCase{{21, 16, 14, 13}, {16, 16, 3, 3}, {1, 1}, false}}) {
     check_conv_same_at_1_and_2_threads(c, rng);
@@ -298,40 +303,14 @@ TEST_CASE("Winograd's tiles as matrices: the naive loops, finite differences, 1 
   conv2d_force_path(ConvPath::WinogradMatrices);
   Rng rng(39);
   // random 3x3 shapes: odd and even sides, 1x1 images, tile counts not a multiple of 16, with bias
-  for (int trial = 0; trial < 100; trial++) {
-    ConvCase c;
-    c.x = {rand_int(rng, 1, 9), rand_int(rng, 1, 20), rand_int(rng, 1, 9), rand_int(rng, 1, 9)};
-    c.w = {rand_int(rng, 1, 20), c.x[1], 3, 3};
-    c.a.stride = 1, c.a.pad = 1;
-    c.bias = rng.below(2) == 0;
-    Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -1, 1, rng);
-    Tensor b = Tensor::uniform({c.w[0]}, -1, 1, rng), gy;
-    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w) << " bias " << c.bias);
-    CHECK(conv2d_path_name(c.x, c.w, c.a) == "winograd matrices");
-    const ConvResult f = run_conv(c, x, w, b, gy, rng);
-    check_conv_against_naive(c, x, w, b, f, gy);
-  }
+  check_random_3x3(rng, 100, 9, 9, "winograd matrices");
   // the ResNet-18 layers it takes by shape
-  for (const ConvCase& c : {ConvCase{{3, 128, 4, 4}, {128, 128, 3, 3}, {1, 1}, false},
-                            ConvCase{{2, 64, 8, 8}, {64, 64, 3, 3}, {1, 1}, false},
-                            ConvCase{{2, 128, 7, 7}, {128, 128, 3, 3}, {1, 1}, false}}) {
-    Tensor x = Tensor::uniform(c.x, -1, 1, rng), w = Tensor::uniform(c.w, -0.2f, 0.2f, rng), b, gy;
-    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w));
-    const ConvResult f = run_conv(c, x, w, b, gy, rng);
-    check_conv_against_naive(c, x, w, b, f, gy);
-  }
-  for (const ConvCase& c : {ConvCase{{2, 2, 5, 4}, {3, 2, 3, 3}, {1, 1}, true},
-                            ConvCase{{3, 3, 3, 3}, {2, 3, 3, 3}, {1, 1}, false}}) {
-    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w));
-    std::vector<Tensor> in;
-    in.reserve(3);
-    in.push_back(param(c.x, rng));
-    in.push_back(param(c.w, rng));
-    if (c.bias) in.push_back(param({c.w[0]}, rng));
-    const Conv2dArgs a = c.a;
-    gradcheck([a](const std::vector<Tensor>& t) { return conv2d(t[0], t[1], t.size() > 2 ? t[2] : Tensor(), a); },
-              in);
-  }
+  check_layers_against_naive({ConvCase{{3, 128, 4, 4}, {128, 128, 3, 3}, {1, 1}, false},
+                              ConvCase{{2, 64, 8, 8}, {64, 64, 3, 3}, {1, 1}, false},
+                              ConvCase{{2, 128, 7, 7}, {128, 128, 3, 3}, {1, 1}, false}},
+                             rng);
+  gradcheck_conv({ConvCase{{2, 2, 5, 4}, {3, 2, 3, 3}, {1, 1}, true}, ConvCase{{3, 3, 3, 3}, {2, 3, 3, 3}, {1, 1}, false}},
+                 rng);
   for (const ConvCase& c : {ConvCase{{37, 16, 4, 4}, {32, 16, 3, 3}, {1, 1}, true},
                             ConvCase{{21, 8, 7, 6}, {16, 8, 3, 3}, {1, 1}, false}}) {
     check_conv_same_at_1_and_2_threads(c, rng);

@@ -24,9 +24,11 @@
 // are the columns of 16 matrices V_xi [C x tiles] and each product is one
 // sgemm, 16 of them side by side: on a 4x4 image a canvas spends a third of
 // its grid on the gaps between images and a band's products are short. The
-// transforms run over 16 tiles at a time in both. Rounding differs from the direct correlation's (the
-// transforms add before they multiply); the error stays near float's
-// precision times the sums' size (tests compare with the naive loops at 1e-4).
+// transforms run over 16 tiles at a time in both.
+//
+// Rounding differs from the direct correlation's (the transforms add before
+// they multiply); the error stays near float's precision times the sums' size
+// (tests compare with the naive loops at 1e-4).
 // Bands of images are fixed by the shapes; per-band weight gradients are
 // added in band order; as matrices, each element of a product is one sgemm's
 // sum over all tiles: the same bits at any thread count.

@@ -8,6 +8,7 @@
 #include "engine/conv_canvas.h"
 #include "engine/conv_flat.h"
 #include "engine/gemm.h"
+#include "engine/padded.h"
 #include "engine/parallel.h"
 #include "engine/workspace.h"
 
@@ -180,35 +181,29 @@ std::vector<int32_t> channel_taps(int C, int64_t Qr) {
 // up to kLanes; the extra columns are zero).
 struct Tiles {
   int N = 0, C = 0, H = 0, W = 0, th = 0, tw = 0;
-  int Hp = 0, Wp = 0;  // the planes padded by one all round, to whole tiles: (2 th + 2) x (2 tw + 2)
+  Padded pad;  // the planes padded by one all round, to whole tiles: (2 th + 2) x (2 tw + 2)
   int64_t T = 0, Tp = 0;
-  std::vector<int64_t> at;  // [Tp]: tile t's top-left in the padded x of channel 0 (n C Hp Wp + 2 ty Wp + 2 tx), or -1
-  int64_t plane() const { return (int64_t)Hp * Wp; }
+  std::vector<int64_t> at;  // [Tp]: tile t's top-left in the padded x of channel 0 (n C plane + 2 ty ld + 2 tx), or -1
 };
 
 Tiles make_tiles(int N, int C, int H, int W) {
   Tiles g;
   g.N = N, g.C = C, g.H = H, g.W = W, g.th = (H + 1) / 2, g.tw = (W + 1) / 2;
-  g.Hp = 2 * g.th + 2, g.Wp = 2 * g.tw + 2;
+  g.pad.top = g.pad.left = 1, g.pad.rows = 2 * g.th + 2, g.pad.ld = 2 * g.tw + 2;
   g.T = (int64_t)N * g.th * g.tw, g.Tp = conv_flat::round_up(g.T, kLanes);
   g.at.assign(g.Tp, -1);
   for (int64_t t = 0; t < g.T; t++) {
     const int64_t n = t / ((int64_t)g.th * g.tw), r = t % ((int64_t)g.th * g.tw);
-    g.at[t] = n * C * g.plane() + 2 * (r / g.tw) * g.Wp + 2 * (r % g.tw);
+    g.at[t] = n * C * g.pad.plane() + 2 * (r / g.tw) * g.pad.ld + 2 * (r % g.tw);
   }
   return g;
 }
 
-// xp [N, C, Hp, Wp]: x with a zero border of one (and of two past an odd last row or column).
+// xp [N, C, rows, ld]: x with a zero border of one (and of two past an odd last row or column).
 void pad_planes(const Tiles& g, const float* x, float* xp) {
   parallel_for((int64_t)g.N * g.C, 16, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; i++) {
-      float* __restrict dst = xp + i * g.plane();
-      const float* __restrict src = x + i * g.H * g.W;
-      std::memset(dst, 0, sizeof(float) * g.plane());
-      for (int h = 0; h < g.H; h++)
-        std::memcpy(dst + (int64_t)(h + 1) * g.Wp + 1, src + (int64_t)h * g.W, sizeof(float) * g.W);
-    }
+    std::memset(xp + i0 * g.pad.plane(), 0, sizeof(float) * (i1 - i0) * g.pad.plane());
+    copy_padded(x + i0 * g.H * g.W, (int)(i1 - i0), g.H, g.W, g.pad, xp + i0 * g.pad.plane());
   });
 }
 
@@ -222,7 +217,7 @@ void transform_input_tiles(const Tiles& g, const float* xp, float* V) {
     for (int64_t c = c0; c < c1; c++)
       for (int64_t t0 = 0; t0 < g.Tp; t0 += kLanes) {
         for (int e = 0; e < kXi; e++) {
-          const int64_t off = c * g.plane() + (e / 4) * g.Wp + e % 4;
+          const int64_t off = c * g.pad.plane() + (e / 4) * g.pad.ld + e % 4;
           for (int l = 0; l < kLanes; l++) d[e * kLanes + l] = g.at[t0 + l] < 0 ? 0.f : xp[g.at[t0 + l] + off];
         }
         for (int e = 0; e < kXi; e++) vp[e] = V + ((int64_t)e * g.C + c) * g.Tp + t0;
@@ -231,14 +226,19 @@ void transform_input_tiles(const Tiles& g, const float* xp, float* V) {
   });
 }
 
-// Where output (a, b) of tile t goes in a plane [H, W] of image n's channel 0 of
-// an [N, O, H, W] tensor, or -1 outside the image.
-int64_t tile_output(const Tiles& g, int O, int64_t t, int a, int b) {
-  if (t >= g.T) return -1;
-  const int64_t n = t / ((int64_t)g.th * g.tw), r = t % ((int64_t)g.th * g.tw);
-  const int h = 2 * (int)(r / g.tw) + a, w = 2 * (int)(r % g.tw) + b;
-  if (h >= g.H || w >= g.W) return -1;
-  return (n * O * g.H + h) * g.W + w;
+// [4 Tp]: where output (a, b) of tile t lies in an [N, O, H, W] tensor (the
+// forward's y, the backward's dy), at 4 t + 2 a + b: its offset in channel 0
+// of image n (the same for every channel), or -1 outside the image.
+std::vector<int64_t> tile_outputs(const Tiles& g, int O) {
+  std::vector<int64_t> at(4 * (size_t)g.Tp, -1);
+  for (int64_t t = 0; t < g.T; t++) {
+    const int64_t n = t / ((int64_t)g.th * g.tw), r = t % ((int64_t)g.th * g.tw);
+    for (int ab = 0; ab < 4; ab++) {
+      const int h = 2 * (int)(r / g.tw) + ab / 2, w = 2 * (int)(r % g.tw) + ab % 2;
+      if (h < g.H && w < g.W) at[4 * t + ab] = (n * O * g.H + h) * g.W + w;
+    }
+  }
+  return at;
 }
 
 // y = the correlation (plus bias) or y += it, as forward() below.
@@ -247,7 +247,7 @@ void matrices_forward(const Problem& p, const float* bias, float* y, bool accumu
   const Tiles g = make_tiles(p.N, C, p.H, p.W);
   // the calling thread's buffers, shared by the workers
   float* U = scratch<float>(kScratchSetup, (int64_t)kXi * O * C);
-  float* xp = scratch<float>(kScratchCols, (int64_t)p.N * C * g.plane());
+  float* xp = scratch<float>(kScratchCols, (int64_t)p.N * C * g.pad.plane());
   float* V = scratch<float>(kScratchColGrad, kXi * C * g.Tp);
   float* M = scratch<float>(kScratchDx, kXi * O * g.Tp);
   transform_weights(p, U);
@@ -257,10 +257,7 @@ void matrices_forward(const Problem& p, const float* bias, float* y, bool accumu
     for (int64_t e = e0; e < e1; e++)
       gemm_serial(false, false, O, (int)g.Tp, C, U + e * O * C, V + e * C * g.Tp, 0.f, M + e * O * g.Tp);
   });
-  // where each tile's four outputs go in channel 0 (the same for every channel)
-  std::vector<int64_t> dst(4 * (size_t)g.Tp);
-  for (int64_t t = 0; t < g.Tp; t++)
-    for (int ab = 0; ab < 4; ab++) dst[4 * t + ab] = tile_output(g, O, t, ab / 2, ab % 2);
+  const std::vector<int64_t> dst = tile_outputs(g, O);
   const int64_t plane = (int64_t)g.H * g.W;
   parallel_for(O, 1, [&](int64_t o0, int64_t o1) {
     const float* m[kXi];
@@ -286,15 +283,13 @@ void matrices_forward(const Problem& p, const float* bias, float* y, bool accumu
 void matrices_grad_weight(const Problem& p, const float* dy, float* dw) {
   const int C = p.C, O = p.O;
   const Tiles g = make_tiles(p.N, C, p.H, p.W);
-  float* xp = scratch<float>(kScratchCols, (int64_t)p.N * C * g.plane());
+  float* xp = scratch<float>(kScratchCols, (int64_t)p.N * C * g.pad.plane());
   float* V = scratch<float>(kScratchColGrad, kXi * C * g.Tp);
   float* dM = scratch<float>(kScratchDx, kXi * O * g.Tp);
   float* dU = scratch<float>(kScratchTileGrad, (int64_t)kXi * O * C);
   pad_planes(g, p.x, xp);
   transform_input_tiles(g, xp, V);
-  std::vector<int64_t> src(4 * (size_t)g.Tp);
-  for (int64_t t = 0; t < g.Tp; t++)
-    for (int ab = 0; ab < 4; ab++) src[4 * t + ab] = tile_output(g, O, t, ab / 2, ab % 2);
+  const std::vector<int64_t> src = tile_outputs(g, O);
   const int64_t plane = (int64_t)g.H * g.W;
   parallel_for(O, 1, [&](int64_t o0, int64_t o1) {  // dM_xi = A dY A^T of every tile's 2x2 block of dy
     float d[4 * kLanes];

@@ -36,6 +36,7 @@
 #include "engine/conv_winograd.h"
 #include "engine/gemm.h"
 #include "engine/ops.h"
+#include "engine/padded.h"
 #include "engine/parallel.h"
 #include "engine/workspace.h"
 
@@ -96,21 +97,6 @@ inline void valid_range(int k, int s, int p, int in, int out, int& lo, int& hi) 
   hi = in - 1 + d >= 0 ? std::min(out, (in - 1 + d) / s + 1) : 0;
   lo = std::min(lo, out);
   hi = std::max(hi, lo);
-}
-
-// A plane copied into a zero-bordered buffer: the source's h x w values start
-// at row `top`, column `left` of a rows x ld plane.
-struct Padded {
-  int top = 0, left = 0, rows = 0, ld = 0;
-  int64_t plane() const { return (int64_t)rows * ld; }
-};
-
-// dst (planes x l.plane(), its borders already zero) gets src's planes of h x w.
-void copy_padded(const float* src, int planes, int h, int w, const Padded& l, float* dst) {
-  for (int c = 0; c < planes; c++)
-    for (int i = 0; i < h; i++)
-      std::memcpy(dst + c * l.plane() + (int64_t)(i + l.top) * l.ld + l.left, src + ((int64_t)c * h + i) * w,
-                  sizeof(float) * w);
 }
 
 // Small images (the late stages' 4x4 to 8x8): each channel plane is copied

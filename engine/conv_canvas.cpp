@@ -24,8 +24,14 @@ void phase_range(int s, int t, int lo, int hi, int& first, int& last) {
 int images_per_band(const Geometry& g, int64_t positions, int columns, bool with_dx) {
   const int Sw = make_plan(g, 1, with_dx).Sw;
   const int64_t per_image = (int64_t)Sw * g.Ho;
-  const int64_t G = std::max<int64_t>((columns + Sw - 1) / Sw, (positions + per_image - 1) / per_image);
-  return (int)std::clamp<int64_t>(G, 1, std::max(1, g.N));
+  const int64_t N = std::max(1, g.N);
+  const int64_t G = std::clamp<int64_t>(
+      std::max<int64_t>((columns + Sw - 1) / Sw, (positions + per_image - 1) / per_image), 1, N);
+  // The bands as even as the batch allows: a band computes its whole grid
+  // whatever number of images it holds, so 64 images in bands of 19 (7x7
+  // images, 1024 positions) would compute 76 images' grids; 4 bands of 16 do not.
+  const int64_t bands = (N + G - 1) / G;
+  return (int)((N + bands - 1) / bands);
 }
 
 Plan make_plan(const Geometry& g, int G, bool with_dx) {

@@ -66,8 +66,9 @@ struct Plan {
 };
 
 // Images per band for a geometry: enough to fill rows of `columns` columns,
-// and at least `positions` grid positions per band (the backward's register
-// tiles sum over a whole band before they reduce their lanes).
+// and about `positions` grid positions per band (the backward's register
+// tiles sum over a whole band before they reduce their lanes), then evened
+// out over the batch (the bands of N images all hold ceil(N / bands) but the last).
 int images_per_band(const Geometry& g, int64_t positions = 0, int columns = 64, bool with_dx = true);
 // with_dx false: no input-gradient phases and no dy canvas (dy_* are 0).
 Plan make_plan(const Geometry& g, int G, bool with_dx = true);

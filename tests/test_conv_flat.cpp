@@ -402,6 +402,18 @@ TEST_CASE("canvas plans: images per band and the grid of a band") {
   CHECK(P.ld == 12 * 5 + 6);
   CHECK(P.Q == 3 * P.ld + 12 * 5 + 4);
   CHECK(P.dx.size() == 1);
+  // 7x7 images, 1024 positions a band: 19 images (8 x 7 positions each) would
+  // make bands of 19, 19, 19, 7, computing 76 images' grids; evened out, 4 x 16
+  const conv_canvas::Geometry g7{64, 64, 7, 7, 64, 3, 3, 1, 1, 7, 7};
+  CHECK(conv_canvas::images_per_band(g7, 1024) == 16);
+  // any batch: bands of G images and a last band less than one image per band short
+  for (int N = 1; N <= 100; N++) {
+    conv_canvas::Geometry gn = g7;
+    gn.N = N;
+    const int Gn = conv_canvas::images_per_band(gn, 1024), bands = (N + Gn - 1) / Gn;
+    CHECK(Gn <= 19);
+    CHECK(bands * Gn - N < bands);
+  }
   // stride 2, 1x1: one phase plane of the even rows and columns, images back to back
   const conv_canvas::Plan S = conv_canvas::make_plan({4, 8, 8, 8, 16, 1, 1, 2, 0, 4, 4}, 4);
   CHECK(S.phases == 1);

@@ -15,16 +15,20 @@
 // Per-channel sums: per plane of H x W, sixteen float lanes, each adding its
 // terms in float over blocks of 256 positions and each block into a double
 // lane (PlaneSum below); the lanes added in a fixed tree, then the plane's
-// tail in double, the planes in order, one channel per task: results do not
-// depend on the thread count. The batch statistics read x once: each plane is
-// centred on its own mean while it is in L1 and the planes are combined in
-// double (channel_moments). The loops are compiled for AVX-512, AVX2 and
+// tail in double, each channel's planes added in plane order. A task takes a
+// range of channels and walks it image by image (the planes of one image's
+// channels lie next to each other: a stream, where a channel's planes are C H W
+// floats apart, a cache-set conflict apiece on small images); results do not
+// depend on the ranges, so not on the thread count. The batch statistics read
+// x once: each plane is centred on its own mean while it is in L1 and the
+// planes are combined in double (plane_moments, combine_moments). The loops are compiled for AVX-512, AVX2 and
 // baseline x86-64 (target_clones); the builds do the same IEEE operations per
 // element and lane (no fused multiply-add: -ffp-contract=off), so they give
 // the same bits.
 // The forward saves mean_c, 1/sqrt(var_c + eps) and its scale and shift (4C
 // floats) and the backward recomputes xhat, and relu's mask where there is no
 // residual; with a residual it keeps its output for the mask.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -92,191 +96,288 @@ struct PlaneSum {
   }
 };
 
-// One channel: its N planes of hw floats, `stride` floats apart.
+// The planes of a batch: N images of C channels, hw floats each; plane (n, c)
+// at (n C + c) hw. The passes below take a worker's channels [c0, c1) image by
+// image (n outer, c inner: the planes of one image's channels are contiguous,
+// so they stream through the cache), and each channel's sums are combined
+// over its planes in plane order n = 0, 1, ...: the same bits whatever the
+// channel ranges, i.e. whatever the thread count.
 struct Planes {
-  int N;
-  int64_t stride, hw;
-  // From plane n to the same position in plane n + 1 (0 on the last plane): the
-  // passes that read a channel cold prefetch the next plane while they work on
-  // this one. A plane of a late-stage image is a few KB, too short for the
-  // hardware's stream prefetch to ramp up before the jump to the next.
-  int64_t ahead(int n) const { return n + 1 < N ? stride : 0; }
+  int N, C;
+  int64_t hw;
+  int64_t at(int n, int c) const { return ((int64_t)n * C + c) * hw; }
+  // From plane (n, c) to the next of a walk over channels [c0, c1) (0 after the
+  // last): the first pass over a block prefetches it while it works on this
+  // one. Where a block is one channel its planes are C H W floats apart, and a
+  // plane of a late-stage image is a few KB, too short for the hardware's
+  // stream prefetch to ramp up before the jump.
+  int64_t ahead(int n, int c, int c0, int c1) const {
+    return c + 1 < c1 ? hw : n + 1 < N ? at(n + 1, c0) - at(n, c) : 0;
+  }
 };
 #define MT_PREFETCH(p) __builtin_prefetch((p), 0, 3)
 #define MT_PREFETCH_W(p) __builtin_prefetch((p), 1, 3)
 
-// The mean of a channel and the sum of squared deviations from it, reading x
-// from memory once: per plane n, its own centre c_n (the float of its mean,
-// a first sum) and S_n = sum (x - c_n), Q_n = sum (x - c_n)^2 (a second sum
-// over the plane while it is still in L1); then, in double and plane order,
+// The moments of one plane: its own centre c (the float of its mean, a first
+// sum) and S = sum (x - c), Q = sum (x - c)^2 (a second sum over the plane
+// while it is still in L1), into part[0..2].
+MT_INLINE_BN void plane_moments(const float* v, int64_t hw, int64_t ahead, double* part) {
+  PlaneSum a;
+  double t = 0;
+  int64_t i = 0;
+  for (; i + kL <= hw; i += kL) {
+    MT_PREFETCH(v + i + ahead);
+    a.add(load16(v + i));
+  }
+  for (; i < hw; i++) t += (double)v[i];
+  const float c = (float)(a.total(t) / (double)hw);
+  PlaneSum s, q;
+  double ts = 0, tq = 0;
+  for (i = 0; i + kL <= hw; i += kL) {
+    const f16 d = load16(v + i) - c;
+    s.add(d);
+    q.add(d * d);
+  }
+  for (; i < hw; i++) {
+    const float d = v[i] - c;
+    ts += (double)d;
+    tq += (double)d * (double)d;
+  }
+  part[0] = c, part[1] = s.total(ts), part[2] = q.total(tq);
+}
+
+// The mean of a channel and the sum of squared deviations from it, from its
+// N planes' moments (3 doubles each, in plane order), in double:
 //   mean = sum_n (hw c_n + S_n) / M,  sum (x - mean)^2 = sum_n Q_n - 2 d_n S_n + hw d_n^2
 // with d_n = mean - c_n (the shift identity of Chan, Golub and LeVeque's
 // pairwise update: every plane centred on itself, so no cancellation between a
-// large mean and a small variance). `part` holds 3N doubles of scratch.
-MT_CLONES void channel_moments(const float* x, Planes p, double M, double* part, double* mean, double* sq_dev) {
+// large mean and a small variance).
+MT_INLINE_BN void combine_moments(const double* part, int N, int64_t hw, double M, double* mean, double* sq_dev) {
   double total = 0;
-  for (int n = 0; n < p.N; n++) {
-    const float* v = x + n * p.stride;
-    const int64_t ah = p.ahead(n);
-    PlaneSum a;
-    double t = 0;
-    int64_t i = 0;
-    for (; i + kL <= p.hw; i += kL) {
-      MT_PREFETCH(v + i + ah);
-      a.add(load16(v + i));
-    }
-    for (; i < p.hw; i++) t += (double)v[i];
-    const float c = (float)(a.total(t) / (double)p.hw);
-    PlaneSum s, q;
-    double ts = 0, tq = 0;
-    for (i = 0; i + kL <= p.hw; i += kL) {
-      const f16 d = load16(v + i) - c;
-      s.add(d);
-      q.add(d * d);
-    }
-    for (; i < p.hw; i++) {
-      const float d = v[i] - c;
-      ts += (double)d;
-      tq += (double)d * (double)d;
-    }
-    part[3 * n] = c, part[3 * n + 1] = s.total(ts), part[3 * n + 2] = q.total(tq);
-    total += (double)p.hw * c + part[3 * n + 1];
-  }
+  for (int n = 0; n < N; n++) total += (double)hw * part[3 * n] + part[3 * n + 1];
   const double mu = total / M;
   double sq = 0;
-  for (int n = 0; n < p.N; n++) {
+  for (int n = 0; n < N; n++) {
     const double d = mu - part[3 * n];
-    sq += part[3 * n + 2] - 2 * d * part[3 * n + 1] + (double)p.hw * d * d;
+    sq += part[3 * n + 2] - 2 * d * part[3 * n + 1] + (double)hw * d * d;
   }
   *mean = mu;
   *sq_dev = sq > 0 ? sq : 0;
 }
 
-// y = x * sc + sh (+ r) (then relu)
-MT_CLONES void channel_apply(const float* __restrict x, const float* __restrict r, float* __restrict y, Planes p,
-                             float sc, float sh, bool relu) {
-  for (int n = 0; n < p.N; n++) {
-    const float* __restrict xn = x + n * p.stride;
-    float* __restrict yn = y + n * p.stride;
-    if (r) {
-      const float* __restrict rn = r + n * p.stride;
-      if (relu)
-        for (int64_t i = 0; i < p.hw; i++) {
-          const float v = (xn[i] * sc + sh) + rn[i];
-          yn[i] = v > 0 ? v : 0.f;
-        }
-      else
-        for (int64_t i = 0; i < p.hw; i++) yn[i] = (xn[i] * sc + sh) + rn[i];
-    } else if (relu) {
-      for (int64_t i = 0; i < p.hw; i++) {
-        const float v = xn[i] * sc + sh;
-        yn[i] = v > 0 ? v : 0.f;
+// y = x * sc + sh (+ r) (then relu) over one plane
+MT_INLINE_BN void plane_apply(const float* __restrict x, const float* __restrict r, float* __restrict y, int64_t hw,
+                              float sc, float sh, bool relu) {
+  if (r) {
+    if (relu)
+      for (int64_t i = 0; i < hw; i++) {
+        const float v = (x[i] * sc + sh) + r[i];
+        y[i] = v > 0 ? v : 0.f;
       }
-    } else {
-      for (int64_t i = 0; i < p.hw; i++) yn[i] = xn[i] * sc + sh;
+    else
+      for (int64_t i = 0; i < hw; i++) y[i] = (x[i] * sc + sh) + r[i];
+  } else if (relu) {
+    for (int64_t i = 0; i < hw; i++) {
+      const float v = x[i] * sc + sh;
+      y[i] = v > 0 ? v : 0.f;
     }
+  } else {
+    for (int64_t i = 0; i < hw; i++) y[i] = x[i] * sc + sh;
   }
 }
 
-// The backward of one channel. The gradient g reaching the normalisation is
-// dy alone; after a relu, 0.f + dy where the output is > 0 and +0 elsewhere
-// (the composition's relu backward writes its fresh buffer so), the mask read
-// from the saved output y (kMaskY) or, without a residual, recomputed from x as
+// The forward of a block of channels [c0, c1): in training their batch
+// statistics (the moments of every plane, then each channel's combined) and
+// the running statistics' update; then scale and shift; then y. `part` holds
+// 3 N (c1 - c0) doubles of scratch (training).
+struct Forward {
+  const float *x, *r, *gamma, *beta;
+  float *y, *running_mean, *running_var;
+  float *mean, *invstd, *scale, *shift;  // [C] each: the saved statistics
+  Planes p;
+  bool training, relu;
+  float momentum, eps;
+};
+MT_INLINE_BN void forward_block(const Forward& a, int c0, int c1, double* part) {
+  const Planes& p = a.p;
+  const double M = (double)p.N * p.hw;
+  if (a.training)
+    for (int n = 0; n < p.N; n++)
+      for (int c = c0; c < c1; c++)
+        plane_moments(a.x + p.at(n, c), p.hw, p.ahead(n, c, c0, c1), part + ((int64_t)(c - c0) * p.N + n) * 3);
+  for (int c = c0; c < c1; c++) {
+    double mu, var;
+    if (a.training) {
+      double sq;
+      combine_moments(part + (int64_t)(c - c0) * p.N * 3, p.N, p.hw, M, &mu, &sq);
+      var = sq / M;
+      if (a.running_mean) {
+        a.running_mean[c] = (float)((1.0 - a.momentum) * a.running_mean[c] + a.momentum * mu);
+        a.running_var[c] = (float)((1.0 - a.momentum) * a.running_var[c] + a.momentum * var * M / (M - 1));
+      }
+    } else {
+      mu = a.running_mean[c];
+      var = a.running_var[c];
+    }
+    const double is = 1.0 / std::sqrt(var + a.eps);
+    a.mean[c] = (float)mu;
+    a.invstd[c] = (float)is;
+    // y = x * scale + shift, with scale = gamma * invstd and shift = beta - mean * scale
+    const double scale = (a.gamma ? a.gamma[c] : 1.0) * is;
+    a.scale[c] = (float)scale;
+    a.shift[c] = (float)((a.beta ? a.beta[c] : 0.0) - mu * scale);
+  }
+  for (int n = 0; n < p.N; n++)
+    for (int c = c0; c < c1; c++) {
+      const int64_t at = p.at(n, c);
+      plane_apply(a.x + at, a.r ? a.r + at : nullptr, a.y + at, p.hw, a.scale[c], a.shift[c], a.relu);
+    }
+}
+
+// Channels per block: as many as keep a block's planes of one tensor within
+// 256 KB, so that the second pass over a block (apply after the moments, dx
+// after the sums) finds it in cache.
+int channel_block(const Planes& p) {
+  return (int)std::max<int64_t>(1, (int64_t(256) << 10) / ((int64_t)sizeof(float) * p.N * p.hw));
+}
+
+MT_CLONES void forward_channels(const Forward& a, int c0, int c1, double* part) {
+  for (int b0 = c0, step = channel_block(a.p); b0 < c1; b0 += step) forward_block(a, b0, std::min(c1, b0 + step), part);
+}
+
+// The backward. The gradient g reaching the normalisation is dy alone; after
+// a relu, 0.f + dy where the output is > 0 and +0 elsewhere (the composition's
+// relu backward writes its fresh buffer so), the mask read from the saved
+// output y (kMaskY) or, without a residual, recomputed from x as
 // x * sc + sh > 0 (kMaskX: the forward's very operations); after a residual
 // add alone, 0.f + dy (the add's backward adds into a zeroed buffer).
 enum Mask { kNoMask, kMaskY, kMaskX };
 
-struct ChannelGrad {
+// One plane of channel c: its hw floats of each tensor, and c's statistics.
+struct PlaneGrad {
   const float* x;
   const float* y;   // kMaskY
   const float* dy;
   float* dr;        // the residual's gradient, or null
   float* dx;        // or null
-  Planes p;
+  int64_t hw, ahead;  // Planes::ahead
   float mu, is, sc, sh;
   bool fresh_r, fresh_x;  // grad_buffer: write 0.f + v instead of adding
 };
 
 template <int MASK, bool FUSED>
-MT_INLINE_BN float grad1(const ChannelGrad& a, int64_t i) {
+MT_INLINE_BN float grad1(const PlaneGrad& a, int64_t i) {
   const float g = a.dy[i];
   if (MASK == kMaskY) return a.y[i] > 0 ? 0.f + g : 0.f;
   if (MASK == kMaskX) return a.x[i] * a.sc + a.sh > 0 ? 0.f + g : 0.f;
   return FUSED ? 0.f + g : g;
 }
 template <int MASK, bool FUSED>
-MT_INLINE_BN f16 grad16(const ChannelGrad& a, int64_t i, f16 x) {
+MT_INLINE_BN f16 grad16(const PlaneGrad& a, int64_t i, f16 x) {
   const f16 g = load16(a.dy + i);
   if (MASK == kMaskY) return (f16)((i16)(0.f + g) & (i16)(load16(a.y + i) > 0));  // the bits of 0.f + g, or of +0
   if (MASK == kMaskX) return (f16)((i16)(0.f + g) & (i16)(x * a.sc + a.sh > 0));
   return FUSED ? 0.f + g : g;
 }
 
-// sum_g = sum g, sum_gx = sum g * xhat over the channel; dr (+)= g
+// sum_g += sum g, sum_gx += sum g * xhat over the plane; dr (+)= g
 template <int MASK, bool FUSED>
-MT_INLINE_BN void grad_sums(const ChannelGrad& a, double* sum_g, double* sum_gx) {
-  double tg = 0, tgx = 0;
-  for (int n = 0; n < a.p.N; n++) {
-    const int64_t off = n * a.p.stride, end = off + a.p.hw, ah = a.p.ahead(n);
-    PlaneSum l, m;
-    double tl = 0, tm = 0;
-    int64_t i = off;
-    for (; i + kL <= end; i += kL) {
-      MT_PREFETCH(a.x + i + ah);
-      MT_PREFETCH(a.dy + i + ah);
-      if (MASK == kMaskY) MT_PREFETCH(a.y + i + ah);
-      if (a.dr) MT_PREFETCH_W(a.dr + i + ah);
-      const f16 x = load16(a.x + i), g = grad16<MASK, FUSED>(a, i, x);
-      l.add(g);
-      m.add(g * ((x - a.mu) * a.is));
-      if (a.dr) store16(a.dr + i, a.fresh_r ? 0.f + g : load16(a.dr + i) + g);
-    }
-    for (; i < end; i++) {
-      const float g = grad1<MASK, FUSED>(a, i);
-      tl += (double)g;
-      tm += (double)(g * ((a.x[i] - a.mu) * a.is));
-      if (a.dr) a.dr[i] = a.fresh_r ? 0.f + g : a.dr[i] + g;
-    }
-    tg += l.total(tl);
-    tgx += m.total(tm);
+MT_INLINE_BN void plane_grad_sums(const PlaneGrad& a, double* sum_g, double* sum_gx) {
+  PlaneSum l, m;
+  double tl = 0, tm = 0;
+  int64_t i = 0;
+  for (; i + kL <= a.hw; i += kL) {
+    MT_PREFETCH(a.x + i + a.ahead);
+    MT_PREFETCH(a.dy + i + a.ahead);
+    if (MASK == kMaskY) MT_PREFETCH(a.y + i + a.ahead);
+    if (a.dr) MT_PREFETCH_W(a.dr + i + a.ahead);
+    const f16 x = load16(a.x + i), g = grad16<MASK, FUSED>(a, i, x);
+    l.add(g);
+    m.add(g * ((x - a.mu) * a.is));
+    if (a.dr) store16(a.dr + i, a.fresh_r ? 0.f + g : load16(a.dr + i) + g);
   }
-  *sum_g = tg;
-  *sum_gx = tgx;
+  for (; i < a.hw; i++) {
+    const float g = grad1<MASK, FUSED>(a, i);
+    tl += (double)g;
+    tm += (double)(g * ((a.x[i] - a.mu) * a.is));
+    if (a.dr) a.dr[i] = a.fresh_r ? 0.f + g : a.dr[i] + g;
+  }
+  *sum_g += l.total(tl);
+  *sum_gx += m.total(tm);
 }
 
 // dx (+)= k (g - mg - xhat mgx) in training, k g in eval (y is affine in x)
 template <int MASK, bool FUSED>
-MT_INLINE_BN void grad_input(const ChannelGrad& a, float k, float mg, float mgx, bool training) {
-  for (int n = 0; n < a.p.N; n++) {
-    const int64_t off = n * a.p.stride, end = off + a.p.hw;
-    int64_t i = off;
-    for (; i + kL <= end; i += kL) {
-      const f16 x = load16(a.x + i), g = grad16<MASK, FUSED>(a, i, x);
-      const f16 v = training ? k * (g - mg - (x - a.mu) * a.is * mgx) : k * g;
-      store16(a.dx + i, a.fresh_x ? 0.f + v : load16(a.dx + i) + v);
-    }
-    for (; i < end; i++) {
-      const float g = grad1<MASK, FUSED>(a, i);
-      const float v = training ? k * (g - mg - (a.x[i] - a.mu) * a.is * mgx) : k * g;
-      a.dx[i] = a.fresh_x ? 0.f + v : a.dx[i] + v;
-    }
+MT_INLINE_BN void plane_grad_input(const PlaneGrad& a, float k, float mg, float mgx, bool training) {
+  int64_t i = 0;
+  for (; i + kL <= a.hw; i += kL) {
+    const f16 x = load16(a.x + i), g = grad16<MASK, FUSED>(a, i, x);
+    const f16 v = training ? k * (g - mg - (x - a.mu) * a.is * mgx) : k * g;
+    store16(a.dx + i, a.fresh_x ? 0.f + v : load16(a.dx + i) + v);
+  }
+  for (; i < a.hw; i++) {
+    const float g = grad1<MASK, FUSED>(a, i);
+    const float v = training ? k * (g - mg - (a.x[i] - a.mu) * a.is * mgx) : k * g;
+    a.dx[i] = a.fresh_x ? 0.f + v : a.dx[i] + v;
   }
 }
 
-MT_CLONES void channel_grad_sums(const ChannelGrad& a, Mask mask, bool fused, double* sum_g, double* sum_gx) {
-  if (mask == kMaskY) grad_sums<kMaskY, true>(a, sum_g, sum_gx);
-  else if (mask == kMaskX) grad_sums<kMaskX, true>(a, sum_g, sum_gx);
-  else if (fused) grad_sums<kNoMask, true>(a, sum_g, sum_gx);
-  else grad_sums<kNoMask, false>(a, sum_g, sum_gx);
+struct Backward {
+  const float *x, *y, *dy, *gamma, *stats;  // stats: the forward's mean, invstd, scale, shift rows
+  float *dr, *dx, *dgamma, *dbeta;
+  Planes p;
+  bool fresh_r, fresh_x, training;
+};
+
+// A block of channels [c0, c1): the sums over each channel's planes (in plane
+// order), dgamma and dbeta, then dx. `part` holds 2 (c1 - c0) doubles of scratch.
+template <int MASK, bool FUSED>
+MT_INLINE_BN void backward_channels(const Backward& b, int c0, int c1, double* part) {
+  const Planes& p = b.p;
+  const int C = p.C;
+  const auto plane = [&](int n, int c) {
+    const int64_t at = p.at(n, c);
+    PlaneGrad a;
+    a.x = b.x + at, a.y = b.y ? b.y + at : nullptr, a.dy = b.dy + at;
+    a.dr = b.dr ? b.dr + at : nullptr, a.dx = b.dx ? b.dx + at : nullptr;
+    a.hw = p.hw, a.ahead = p.ahead(n, c, c0, c1), a.fresh_r = b.fresh_r, a.fresh_x = b.fresh_x;
+    a.mu = b.stats[c], a.is = b.stats[C + c], a.sc = b.stats[2 * C + c], a.sh = b.stats[3 * C + c];
+    return a;
+  };
+  double* sum_g = part;                // over the channel: g
+  double* sum_gx = part + (c1 - c0);   // and g * xhat
+  for (int c = c0; c < c1; c++) sum_g[c - c0] = sum_gx[c - c0] = 0;
+  for (int n = 0; n < p.N; n++)
+    for (int c = c0; c < c1; c++) plane_grad_sums<MASK, FUSED>(plane(n, c), sum_g + (c - c0), sum_gx + (c - c0));
+  for (int c = c0; c < c1; c++) {
+    if (b.dbeta) b.dbeta[c] += (float)sum_g[c - c0];
+    if (b.dgamma) b.dgamma[c] += (float)sum_gx[c - c0];
+  }
+  if (!b.dx) return;
+  // dx = gamma invstd (g - mean(g) - xhat mean(g xhat)) in training (the batch
+  // statistics depend on x too); eval: y is affine in x, dx = gamma invstd g.
+  const double M = (double)p.N * p.hw;
+  for (int n = 0; n < p.N; n++)
+    for (int c = c0; c < c1; c++) {
+      const float k = (b.gamma ? b.gamma[c] : 1.f) * b.stats[C + c];
+      plane_grad_input<MASK, FUSED>(plane(n, c), k, (float)(sum_g[c - c0] / M), (float)(sum_gx[c - c0] / M),
+                                    b.training);
+    }
 }
 
-MT_CLONES void channel_grad_input(const ChannelGrad& a, Mask mask, bool fused, float k, float mg, float mgx,
-                                  bool training) {
-  if (mask == kMaskY) grad_input<kMaskY, true>(a, k, mg, mgx, training);
-  else if (mask == kMaskX) grad_input<kMaskX, true>(a, k, mg, mgx, training);
-  else if (fused) grad_input<kNoMask, true>(a, k, mg, mgx, training);
-  else grad_input<kNoMask, false>(a, k, mg, mgx, training);
+MT_CLONES void backward_channels(const Backward& b, Mask mask, bool fused, int c0, int c1, double* part) {
+  for (int b0 = c0, step = channel_block(b.p); b0 < c1; b0 += step) {
+    const int b1 = std::min(c1, b0 + step);
+    if (mask == kMaskY) backward_channels<kMaskY, true>(b, b0, b1, part);
+    else if (mask == kMaskX) backward_channels<kMaskX, true>(b, b0, b1, part);
+    else if (fused) backward_channels<kNoMask, true>(b, b0, b1, part);
+    else backward_channels<kNoMask, false>(b, b0, b1, part);
+  }
 }
+
+// Contiguous channel ranges, one per thread: the passes above stream whole
+// images' planes, and their bits do not depend on the ranges.
+int64_t channels_per_task(int C) { return std::max<int64_t>(1, (C + num_threads() - 1) / num_threads()); }
 
 void check_channel_vector(const Tensor& t, const char* name, int C, const Tensor& x) {
   if (!t.defined()) return;
@@ -325,35 +426,12 @@ Tensor batch_norm2d_act(const Tensor& x, const Tensor& gamma, const Tensor& beta
   const float* B = beta.defined() ? beta.data() : nullptr;
   float* RM = running_mean.defined() ? running_mean.data() : nullptr;
   float* RV = running_var.defined() ? running_var.data() : nullptr;
-  const Planes planes{N, (int64_t)C * hw, hw};
-
-  parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
-    // channel_moments' scratch, this worker's (a std::vector here, freed once per
-    // call, cost 2 % of a ResNet-18 step in glibc's free)
-    double* part = training ? scratch<double>(kScratchPartials, 3 * (size_t)N) : nullptr;
-    for (int c = (int)c0; c < (int)c1; c++) {
-      double mu, var;
-      if (training) {
-        double sq;
-        channel_moments(X + c * hw, planes, (double)M, part, &mu, &sq);
-        var = sq / (double)M;
-        if (RM) {
-          RM[c] = (float)((1.0 - momentum) * RM[c] + momentum * mu);
-          RV[c] = (float)((1.0 - momentum) * RV[c] + momentum * var * (double)M / (double)(M - 1));
-        }
-      } else {
-        mu = RM[c];
-        var = RV[c];
-      }
-      const double is = 1.0 / std::sqrt(var + eps);
-      mean[c] = (float)mu;
-      invstd[c] = (float)is;
-      // y = x * scale + shift, with scale = gamma * invstd and shift = beta - mean * scale
-      const double scale = (G ? G[c] : 1.0) * is;
-      scale_f[c] = (float)scale;
-      shift_f[c] = (float)((B ? B[c] : 0.0) - mu * scale);
-      channel_apply(X + c * hw, R ? R + c * hw : nullptr, Y + c * hw, planes, scale_f[c], shift_f[c], relu);
-    }
+  Forward f{X, R, G, B, Y, RM, RV, mean, invstd, scale_f, shift_f, Planes{N, C, hw}, training, relu, momentum, eps};
+  parallel_for(C, channels_per_task(C), [&](int64_t c0, int64_t c1) {
+    // the planes' moments: this worker's scratch (a std::vector here, freed
+    // once per call, cost 2 % of a ResNet-18 step in glibc's free)
+    double* part = training ? scratch<double>(kScratchPartials, 3 * (size_t)N * (c1 - c0)) : nullptr;
+    forward_channels(f, (int)c0, (int)c1, part);
   });
 
   if (any_requires_grad({&x, &gamma, &beta, &residual})) {
@@ -362,35 +440,17 @@ Tensor batch_norm2d_act(const Tensor& x, const Tensor& gamma, const Tensor& beta
     const Mask mask = !relu ? kNoMask : R ? kMaskY : kMaskX;
     std::shared_ptr<SavedOutput> saved_y = mask == kMaskY ? std::make_shared<SavedOutput>(y) : nullptr;
     const bool fused = relu || R;
-    record(y, op, [x, gamma, stats, gx, gg, gb, gr, saved_y, mask, fused, training, C, hw, M, planes](const Tensor& gy) {
-      const float* G = gamma.defined() ? gamma.data() : nullptr;
-      const float* st = stats.data();
-      bool fresh_x = false, fresh_r = false;
-      ChannelGrad a{};
-      a.x = x.data(), a.y = saved_y ? saved_y->data() : nullptr, a.dy = gy.data(), a.p = planes;
-      a.dx = gx ? grad_buffer(gx, fresh_x) : nullptr, a.dr = gr ? grad_buffer(gr, fresh_r) : nullptr;
-      a.fresh_x = fresh_x, a.fresh_r = fresh_r;
-      float* dG = gg ? acc_grad(gg) : nullptr;
-      float* dB = gb ? acc_grad(gb) : nullptr;
-      parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
-        for (int c = (int)c0; c < (int)c1; c++) {
-          ChannelGrad ac = a;  // channel c's planes
-          const int64_t at = c * hw;
-          ac.x += at, ac.dy += at;
-          if (ac.y) ac.y += at;
-          if (ac.dr) ac.dr += at;
-          if (ac.dx) ac.dx += at;
-          ac.mu = st[c], ac.is = st[C + c], ac.sc = st[2 * C + c], ac.sh = st[3 * C + c];
-          double sum_g, sum_gx;  // over the channel: g, and g * xhat
-          channel_grad_sums(ac, mask, fused, &sum_g, &sum_gx);
-          if (dB) dB[c] += (float)sum_g;
-          if (dG) dG[c] += (float)sum_gx;
-          if (!ac.dx) continue;
-          // dx = gamma invstd (g - mean(g) - xhat mean(g xhat)) in training (the batch
-          // statistics depend on x too); eval: y is affine in x, dx = gamma invstd g.
-          const float k = (G ? G[c] : 1.f) * ac.is;
-          channel_grad_input(ac, mask, fused, k, (float)(sum_g / (double)M), (float)(sum_gx / (double)M), training);
-        }
+    const Planes planes = f.p;
+    record(y, op, [x, gamma, stats, gx, gg, gb, gr, saved_y, mask, fused, training, C, planes](const Tensor& gy) {
+      Backward b{};
+      b.x = x.data(), b.y = saved_y ? saved_y->data() : nullptr, b.dy = gy.data();
+      b.gamma = gamma.defined() ? gamma.data() : nullptr, b.stats = stats.data();
+      b.dx = gx ? grad_buffer(gx, b.fresh_x) : nullptr, b.dr = gr ? grad_buffer(gr, b.fresh_r) : nullptr;
+      b.dgamma = gg ? acc_grad(gg) : nullptr, b.dbeta = gb ? acc_grad(gb) : nullptr;
+      b.p = planes, b.training = training;
+      parallel_for(C, channels_per_task(C), [&](int64_t c0, int64_t c1) {
+        double* part = scratch<double>(kScratchPartials, 2 * (size_t)(c1 - c0));
+        backward_channels(b, mask, fused, (int)c0, (int)c1, part);
       });
     });
   }

@@ -180,26 +180,40 @@ TEST_CASE("batch_norm2d gradients match finite differences (train and eval)") {
             {param({2, 2, 3, 2}, rng, -2, 2)});
 }
 
-TEST_CASE("batch_norm2d is bit-identical at 1 and 2 threads") {
+TEST_CASE("batch_norm2d is bit-identical at 1, 2, 3 and 5 threads") {
+  // The threads take ranges of channels (6 channels: 6, 3 + 3, 2 + 2 + 2);
+  // [64, 6, 32, 32] has 256 KB a channel, so the ranges walk one channel a block.
   ThreadsGuard guard;
-  Rng rng(8);
-  Tensor x0 = Tensor::uniform({16, 6, 7, 7}, -1, 1, rng), up = Tensor::uniform({16, 6, 7, 7}, -1, 1, rng);
-  auto run = [&](int threads) {
-    set_num_threads(threads);
-    Tensor x = x0.clone(), gamma = Tensor::ones({6}), beta = Tensor::zeros({6});
-    x.requires_grad_();
-    gamma.requires_grad_();
-    beta.requires_grad_();
-    Tensor rm = Tensor::zeros({6}), rv = Tensor::ones({6});
-    Tensor y = batch_norm2d(x, gamma, beta, rm, rv, true);
-    backward(y, up);
-    return std::vector<Tensor>{y.detach(), x.grad(), gamma.grad(), beta.grad(), rm, rv};
-  };
-  std::vector<Tensor> one = run(1), two = run(2);
-  for (size_t i = 0; i < one.size(); i++) {
-    INFO("result " << i);
-    CHECK(std::memcmp(one[i].data(), two[i].data(), sizeof(float) * one[i].numel()) == 0);
-  }
+  for (const Shape& shape : {Shape{16, 6, 7, 7}, Shape{64, 6, 32, 32}})
+    for (bool act : {false, true}) {
+      Rng rng(8);
+      Tensor x0 = Tensor::uniform(shape, -1, 1, rng), up = Tensor::uniform(shape, -1, 1, rng);
+      Tensor r0 = Tensor::uniform(shape, -1, 1, rng);
+      auto run = [&](int threads) {
+        set_num_threads(threads);
+        Tensor x = x0.clone(), r = r0.clone(), gamma = Tensor::ones({6}), beta = Tensor::zeros({6});
+        x.requires_grad_();
+        r.requires_grad_();
+        gamma.requires_grad_();
+        beta.requires_grad_();
+        Tensor rm = Tensor::zeros({6}), rv = Tensor::ones({6});
+        // act: relu(bn(x) + r), the residual block's fused op
+        Tensor y = act ? batch_norm2d_act(x, gamma, beta, rm, rv, true, 0.1f, 1e-5f, r, true)
+                       : batch_norm2d(x, gamma, beta, rm, rv, true);
+        backward(y, up);
+        std::vector<Tensor> out{y.detach(), x.grad(), gamma.grad(), beta.grad(), rm, rv};
+        if (act) out.push_back(r.grad());
+        return out;
+      };
+      const std::vector<Tensor> one = run(1);
+      for (int threads : {2, 3, 5}) {
+        const std::vector<Tensor> other = run(threads);
+        for (size_t i = 0; i < one.size(); i++) {
+          INFO("shape " << shape_str(shape) << " act " << act << " threads " << threads << " result " << i);
+          CHECK(std::memcmp(one[i].data(), other[i].data(), sizeof(float) * one[i].numel()) == 0);
+        }
+      }
+    }
 }
 
 TEST_CASE("batch_norm2d errors name the op and the shapes") {

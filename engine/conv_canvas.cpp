@@ -147,9 +147,52 @@ inline void copy(float* __restrict d, const float* __restrict s, int n) {
   for (int i = 0; i < n; i++) d[i] = s[i];
 }
 
+// Stride 2 with both column phases kept (kernels of width > 1): one pass over
+// each source row writes its even columns into one phase's row and its odd
+// columns into the other's (the generic loop below reads every row once per
+// phase, with a strided gather each time).
+MT_CANVAS_CLONES void stage_x_stride2(const Plan& P, const float* x, int images, float* canvas) {
+  const Geometry& g = P.g;
+  const int p = g.p, ld = P.ld, W = g.W;
+  // source column j sits at padded column j + p: column (j + p) / 2 of phase (j + p) mod 2
+  const int te = p & 1, to = 1 - te;        // the phases of the even and the odd columns
+  const int de = p / 2, dn = (p + 1) / 2;   // where columns 0 and 1 go
+  const int half = W / 2;
+  for (int c = 0; c < g.C; c++)
+    for (int r = 0; r < 2; r++) {
+      int a0, a1;
+      phase_range(2, r, p, p + g.H, a0, a1);
+      float* plane_e = canvas + ((int64_t)c * P.phases + P.slot[r * 2 + te]) * P.x_plane;
+      float* plane_o = canvas + ((int64_t)c * P.phases + P.slot[r * 2 + to]) * P.x_plane;
+      for (int a = 0; a < P.A; a++) {
+        float* __restrict row_e = plane_e + (int64_t)a * ld;
+        float* __restrict row_o = plane_o + (int64_t)a * ld;
+        zero(row_e, ld);
+        zero(row_o, ld);
+        if (a < a0 || a >= a1) continue;
+        for (int b = 0; b < images; b++) {
+          const float* __restrict src = x + (((int64_t)b * g.C + c) * g.H + a * 2 + r - p) * W;
+          float* __restrict de_ = row_e + b * P.Sw + de;
+          float* __restrict do_ = row_o + b * P.Sw + dn;
+          for (int i = 0; i < half; i++) {
+            de_[i] = src[2 * i];
+            do_[i] = src[2 * i + 1];
+          }
+          if (W & 1) de_[half] = src[W - 1];
+        }
+      }
+    }
+  const int64_t used = (int64_t)g.C * P.phases * P.x_plane;
+  zero(canvas + used, P.x_floats - used);
+}
+
 MT_CANVAS_CLONES void stage_x(const Plan& P, const float* x, int images, float* canvas) {
   const Geometry& g = P.g;
   const int s = g.s, p = g.p, ld = P.ld;
+  if (s == 2 && P.phases == 4) {
+    stage_x_stride2(P, x, images, canvas);
+    return;
+  }
   for (int c = 0; c < g.C; c++)
     for (int r = 0; r < s; r++)
       for (int t = 0; t < s; t++) {

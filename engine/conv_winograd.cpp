@@ -124,11 +124,42 @@ MT_CLONES void transform_weights_block(const Problem& p, int o, int c0, int nc, 
 }
 
 // U for every (o, c).
-void transform_weights(const Problem& p, float* Uoc) {
+void transform_all(const Problem& p, float* Uoc) {
   parallel_for(p.O, 1, [&](int64_t o0, int64_t o1) {
     for (int o = (int)o0; o < (int)o1; o++)
       for (int c0 = 0; c0 < p.C; c0 += kLanes) transform_weights_block(p, o, c0, std::min(kLanes, p.C - c0), Uoc);
   });
+}
+
+// The element xi = i * 4 + j of the flipped kernel's transform is the element
+// (f(i), f(j)) of the kernel's own, f = (3, 1, 2, 0): G J = F G for the
+// reversal J of a kernel's three rows and the swap F of G's first and last
+// rows, so G (J g J) G^T = F (G g G^T) F^T. In floating point too: G v for
+// v = (a, b, c) is (a, (a + c + b) / 2, (a + c - b) / 2, c), and the reversed
+// (c, b, a) gives (c, (c + a + b) / 2, (c + a - b) / 2, a), the same roundings
+// (a + c = c + a) in the other order.
+int flipped_xi(int xi) {
+  static constexpr int f[4] = {3, 1, 2, 0};
+  return f[xi / 4] * 4 + f[xi % 4];
+}
+
+// U_xi [O x C] of p, as a product's operand: transformed into Uoc, or p.U's
+// own (unflipped), or, for the flipped problem, the forward's U_f(xi) [C x O]
+// read transposed (the very bits transform_all would give).
+struct WeightsU {
+  const float* at;  // U_xi = at + xi * O * C, transposed when `transposed`
+  bool transposed;
+  const float* xi(const Problem& p, int e) const {
+    return at + (int64_t)(transposed ? flipped_xi(e) : e) * p.O * p.C;
+  }
+  float operator()(const Problem& p, int e, int o, int c) const {  // U_xi[o][c]
+    return transposed ? xi(p, e)[(int64_t)c * p.O + o] : xi(p, e)[(int64_t)o * p.C + c];
+  }
+};
+WeightsU weights_U(const Problem& p, float* Uoc) {
+  if (p.U) return {p.U, p.flip};
+  transform_all(p, Uoc);
+  return {Uoc, false};
 }
 
 // dg = G^T dU G for output channel o and input channels [c0, c0 + nc) of dU
@@ -246,16 +277,16 @@ void matrices_forward(const Problem& p, const float* bias, float* y, bool accumu
   const int C = p.C, O = p.O;
   const Tiles g = make_tiles(p.N, C, p.H, p.W);
   // the calling thread's buffers, shared by the workers
-  float* U = scratch<float>(kScratchSetup, (int64_t)kXi * O * C);
+  float* Uoc = scratch<float>(kScratchSetup, (int64_t)kXi * O * C);
   float* xp = scratch<float>(kScratchCols, (int64_t)p.N * C * g.pad.plane());
   float* V = scratch<float>(kScratchColGrad, kXi * C * g.Tp);
   float* M = scratch<float>(kScratchDx, kXi * O * g.Tp);
-  transform_weights(p, U);
+  const WeightsU U = weights_U(p, Uoc);
   pad_planes(g, p.x, xp);
   transform_input_tiles(g, xp, V);
   parallel_for(kXi, 1, [&](int64_t e0, int64_t e1) {  // M_xi = U_xi V_xi
     for (int64_t e = e0; e < e1; e++)
-      gemm_serial(false, false, O, (int)g.Tp, C, U + e * O * C, V + e * C * g.Tp, 0.f, M + e * O * g.Tp);
+      gemm_serial(U.transposed, false, O, (int)g.Tp, C, U.xi(p, (int)e), V + e * C * g.Tp, 0.f, M + e * O * g.Tp);
   });
   const std::vector<int64_t> dst = tile_outputs(g, O);
   const int64_t plane = (int64_t)g.H * g.W;
@@ -328,6 +359,12 @@ void matrices_grad_weight(const Problem& p, const float* dy, float* dw) {
 
 bool applies(int kh, int kw, int stride, int pad) { return kh == 3 && kw == 3 && stride == 1 && pad == 1; }
 
+void transform_weights(const Problem& p, float* U) {
+  Problem q = p;
+  q.flip = false;
+  transform_all(q, U);
+}
+
 void forward(const Problem& p, const float* bias, float* y, bool accumulate) {
   if (p.matrices) return matrices_forward(p, bias, y, accumulate);
   const int C = p.C, O = p.O, H = p.H, W = p.W;
@@ -338,10 +375,9 @@ void forward(const Problem& p, const float* bias, float* y, bool accumulate) {
   // U_xi = G g G^T for every (o, c), packed for the correlation (shared by the workers).
   const int64_t packed = conv_flat::packed_size(O, C);
   float* U = scratch<float>(kScratchSetup, kXi * packed + (int64_t)kXi * O * C);
-  float* Uoc = U + kXi * packed;  // [xi][o][c]
-  transform_weights(p, Uoc);
+  const WeightsU Uoc = weights_U(p, U + kXi * packed);
   for (int e = 0; e < kXi; e++)
-    conv_flat::pack_weights(O, C, [&](int o, int c) { return Uoc[((int64_t)e * O + o) * C + c]; }, U + e * packed);
+    conv_flat::pack_weights(O, C, [&](int o, int c) { return Uoc(p, e, o, c); }, U + e * packed);
   const std::vector<int32_t> taps = channel_taps(C, Qr);
   const int64_t xs = (int64_t)C * H * W, ys = (int64_t)O * H * W;
 

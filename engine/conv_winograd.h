@@ -47,6 +47,11 @@ struct Problem {
   // the kernel turned by 180 degrees (the input gradient: dx is this of dy).
   const float* w = nullptr;
   bool flip = false;
+  // Or null: U = G g G^T of every (output, input) pair, [16][O][C] for the
+  // unflipped problem, as transform_weights gives it (the forward computes it
+  // once and the input gradient, the flipped problem with O and C swapped,
+  // reads its own from it: the same bits as transforming again).
+  const float* U = nullptr;
   bool matrices = false;  // the tiles as the columns of 16 matrices (above), else on canvases
 };
 
@@ -56,5 +61,7 @@ void forward(const Problem& p, const float* bias, float* y, bool accumulate);
 
 // dw [O, C, 3, 3] += the weight gradient for dy [N, O, H, W] (p.flip must be false).
 void grad_weight(const Problem& p, const float* dy, float* dw);
+// U [16][O][C] of p's weights (unflipped), for Problem::U.
+void transform_weights(const Problem& p, float* U);
 
 }  // namespace mt::conv_winograd

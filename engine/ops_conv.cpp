@@ -476,18 +476,22 @@ conv_winograd::Problem winograd_problem(const ConvGeom& g, const float* x, const
   return p;
 }
 
-void winograd_forward(const ConvGeom& g, const float* X, const float* Wt, const float* B, float* Y) {
-  conv_winograd::forward(winograd_problem(g, X, Wt, false), B, Y, false);
+// U: the transformed weights (conv_winograd::Problem::U) or null.
+void winograd_forward(const ConvGeom& g, const float* X, const float* Wt, const float* U, const float* B, float* Y) {
+  conv_winograd::Problem p = winograd_problem(g, X, Wt, false);
+  p.U = U;
+  conv_winograd::forward(p, B, Y, false);
 }
 
 void winograd_grad_weight(const ConvGeom& g, const float* X, const float* Wt, const float* dY, float* dW) {
   conv_winograd::grad_weight(winograd_problem(g, X, Wt, true), dY, dW);
 }
 
-// dx: the same correlation of dy, the kernel flipped and its channels swapped.
-void winograd_input_grad(const ConvGeom& g, const float* Wt, const float* dY, float* dX, bool fresh) {
+// dx: the same correlation of dy, the kernel flipped and its channels swapped
+// (its transformed weights read from the forward's U when given).
+void winograd_input_grad(const ConvGeom& g, const float* Wt, const float* U, const float* dY, float* dX, bool fresh) {
   conv_winograd::Problem q;
-  q.N = g.N, q.C = g.O, q.H = g.Ho, q.W = g.Wo, q.O = g.C, q.x = dY, q.w = Wt, q.flip = true;
+  q.N = g.N, q.C = g.O, q.H = g.Ho, q.W = g.Wo, q.O = g.C, q.x = dY, q.w = Wt, q.flip = true, q.U = U;
   q.matrices = winograd_matrices(g, false);
   conv_winograd::forward(q, nullptr, dX, !fresh);
 }
@@ -869,8 +873,14 @@ Tensor conv2d(const Tensor& x, const Tensor& W, const Tensor& b, Conv2dArgs a) {
   Tensor y = Tensor::empty({g.N, g.O, g.Ho, g.Wo});
   const Passes k = conv_passes(g);
   const float* B = b.defined() ? b.data() : nullptr;
+  // Winograd's transformed weights, computed once for the forward and the input gradient
+  Tensor U;
+  if (k.forward == Kernel::Winograd && k.input_grad == Kernel::Winograd && any_requires_grad({&x})) {
+    U = Tensor::empty({16, g.O, g.C});
+    conv_winograd::transform_weights(winograd_problem(g, x.data(), W.data(), false), U.data());
+  }
   switch (k.forward) {
-    case Kernel::Winograd: winograd_forward(g, x.data(), W.data(), B, y.data()); break;
+    case Kernel::Winograd: winograd_forward(g, x.data(), W.data(), U.defined() ? U.data() : nullptr, B, y.data()); break;
     case Kernel::Flat: flat_forward(g, *k.plan, x.data(), W.data(), B, y.data()); break;
     case Kernel::Direct: direct_forward(g, x.data(), W.data(), B, y.data()); break;
     case Kernel::Columns: columns_forward(g, x.data(), W.data(), B, y.data()); break;
@@ -898,7 +908,7 @@ Tensor conv2d(const Tensor& x, const Tensor& W, const Tensor& b, Conv2dArgs a) {
         case Kernel::Winograd:
           if (kdb) sum_planes(g, dY, kdb);
           if (kdW) winograd_grad_weight(g, X, Wt, dY, kdW);
-          if (kdX) winograd_input_grad(g, Wt, dY, kdX, dx_fresh);
+          if (kdX) winograd_input_grad(g, Wt, U.defined() ? U.data() : nullptr, dY, kdX, dx_fresh);
           break;
       }
     }

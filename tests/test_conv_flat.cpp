@@ -8,12 +8,14 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <string>
 #include <vector>
 
 #include "engine/conv_canvas.h"
 #include "engine/conv_flat.h"
+#include "engine/conv_winograd.h"
 #include "engine/cpu_dispatch.h"
 #include "engine/parallel.h"
 #include "tests/conv_util.h"
@@ -338,6 +340,32 @@ TEST_CASE("Winograd's tiles as matrices: the naive loops, finite differences, 1 
   CHECK(conv2d_path_name({64, 64, 7, 7}, {64, 64, 3, 3}, a) == "flat");
   CHECK(conv2d_path_name({64, 64, 16, 16}, {64, 64, 3, 3}, a) == "winograd (dW flat)");
   CHECK(conv2d_path_name({64, 32, 4, 4}, {32, 32, 3, 3}, a) == "flat");
+}
+
+TEST_CASE("Winograd's input gradient reads the forward's transformed weights: the same bits as transforming") {
+  // The flipped kernel's U is the forward's, transposed and its tile elements
+  // permuted (conv_winograd.cpp, flipped_xi): exact, so dx is bit-identical on
+  // canvases (and, with this OpenBLAS, as matrices too).
+  Rng rng(71);
+  for (bool matrices : {false, true})
+    for (const auto& [N, C, H, O] : {std::array<int, 4>{3, 5, 8, 7}, std::array<int, 4>{16, 64, 4, 48}}) {
+      Tensor w = Tensor::uniform({O, C, 3, 3}, -1, 1, rng), dy = Tensor::uniform({N, O, H, H}, -1, 1, rng);
+      conv_winograd::Problem f;  // the forward: x [N, C, H, H] -> [N, O, H, H]
+      f.N = N, f.C = C, f.H = f.W = H, f.O = O, f.w = w.data(), f.matrices = matrices;
+      Tensor U = Tensor::empty({16, O, C});
+      conv_winograd::transform_weights(f, U.data());
+      conv_winograd::Problem q;  // dx = the flipped problem on dy
+      q.N = N, q.C = O, q.H = q.W = H, q.O = C, q.x = dy.data(), q.w = w.data(), q.flip = true, q.matrices = matrices;
+      Tensor dx = Tensor::empty({N, C, H, H}), dx_u = Tensor::empty({N, C, H, H});
+      conv_winograd::forward(q, nullptr, dx.data(), false);
+      q.U = U.data();
+      conv_winograd::forward(q, nullptr, dx_u.data(), false);
+      INFO("matrices " << matrices << " C " << C << " O " << O);
+      if (matrices)  // sgemm reads the forward's U transposed: its bits are OpenBLAS's business
+        CHECK(max_abs_diff(dx, dx_u) <= 1e-5 * std::max(1.0, max_abs(dx)));
+      else
+        CHECK(same_bits(dx, dx_u));
+    }
 }
 
 TEST_CASE("grouped columns: small outputs' gradients, several samples per sgemm") {

@@ -348,7 +348,9 @@ TEST_CASE("Winograd's input gradient reads the forward's transformed weights: th
   // canvases (and, with this OpenBLAS, as matrices too).
   Rng rng(71);
   for (bool matrices : {false, true})
-    for (const auto& [N, C, H, O] : {std::array<int, 4>{3, 5, 8, 7}, std::array<int, 4>{16, 64, 4, 48}}) {
+    for (const std::array<int, 4>& shape : {std::array<int, 4>{3, 5, 8, 7}, std::array<int, 4>{16, 64, 4, 48}}) {
+      // (not a structured binding: clang's C++17 rejects one inside INFO's lambda)
+      const int N = shape[0], C = shape[1], H = shape[2], O = shape[3];
       Tensor w = Tensor::uniform({O, C, 3, 3}, -1, 1, rng), dy = Tensor::uniform({N, O, H, H}, -1, 1, rng);
       conv_winograd::Problem f;  // the forward: x [N, C, H, H] -> [N, O, H, H]
       f.N = N, f.C = C, f.H = f.W = H, f.O = O, f.w = w.data(), f.matrices = matrices;

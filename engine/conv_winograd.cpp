@@ -145,7 +145,7 @@ int flipped_xi(int xi) {
 
 // U_xi [O x C] of p, as a product's operand: transformed into Uoc, or p.U's
 // own (unflipped), or, for the flipped problem, the forward's U_f(xi) [C x O]
-// read transposed (the very bits transform_all would give).
+// read transposed (the very values transform_all would give).
 struct WeightsU {
   const float* at;  // U_xi = at + xi * O * C, transposed when `transposed`
   bool transposed;

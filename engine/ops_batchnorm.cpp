@@ -21,10 +21,10 @@
 // floats apart, a cache-set conflict apiece on small images); results do not
 // depend on the ranges, so not on the thread count. The batch statistics read
 // x once: each plane is centred on its own mean while it is in L1 and the
-// planes are combined in double (plane_moments, combine_moments). The loops are compiled for AVX-512, AVX2 and
-// baseline x86-64 (target_clones); the builds do the same IEEE operations per
-// element and lane (no fused multiply-add: -ffp-contract=off), so they give
-// the same bits.
+// planes are combined in double (plane_moments, combine_moments). The loops
+// are compiled for AVX-512, AVX2 and baseline x86-64 (target_clones); the
+// builds do the same IEEE operations per element and lane (no fused
+// multiply-add: -ffp-contract=off), so they give the same bits.
 // The forward saves mean_c, 1/sqrt(var_c + eps) and its scale and shift (4C
 // floats) and the backward recomputes xhat, and relu's mask where there is no
 // residual; with a residual it keeps its output for the mask.

@@ -880,7 +880,9 @@ Tensor conv2d(const Tensor& x, const Tensor& W, const Tensor& b, Conv2dArgs a) {
     conv_winograd::transform_weights(winograd_problem(g, x.data(), W.data(), false), U.data());
   }
   switch (k.forward) {
-    case Kernel::Winograd: winograd_forward(g, x.data(), W.data(), U.defined() ? U.data() : nullptr, B, y.data()); break;
+    case Kernel::Winograd:
+      winograd_forward(g, x.data(), W.data(), U.defined() ? U.data() : nullptr, B, y.data());
+      break;
     case Kernel::Flat: flat_forward(g, *k.plan, x.data(), W.data(), B, y.data()); break;
     case Kernel::Direct: direct_forward(g, x.data(), W.data(), B, y.data()); break;
     case Kernel::Columns: columns_forward(g, x.data(), W.data(), B, y.data()); break;

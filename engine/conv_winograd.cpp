@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "engine/conv_canvas.h"
 #include "engine/conv_flat.h"
+#include "engine/error.h"
 #include "engine/gemm.h"
 #include "engine/padded.h"
 #include "engine/parallel.h"
@@ -86,38 +88,158 @@ MT_CLONES void grad_output_transform(const float* const* dy, float* const* dm) {
     }
 }
 
+// F(4x4, 3x3) (Lavin & Gray, section 4.2): 6x6 tiles 4 apart, 36 products per
+// 4x4 outputs and input channel where the direct correlation takes 144, with
+// the points 0, 1, -1, 2, -2 and infinity:
+//   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1],
+//   G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1],
+//   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
+// These transforms multiply (by 2, 4, 5 and 8); with fused multiply-adds off
+// (the Makefile's -ffp-contract=off) every build rounds them alike. Each
+// writes a local block and copies it out: six stores a line through the
+// pointer arrays kept GCC from vectorising.
+constexpr int kXi6 = 36;
+
+// V = B^T d B for 16 tiles: d[rho * 6 + sigma] -> v[i * 6 + j].
+MT_CLONES void input_transform6(const float* const* d, float* const* v) {
+  float t[kXi6][kLanes], u[kXi6][kLanes];
+  for (int s = 0; s < 6; s++)
+    for (int l = 0; l < kLanes; l++) {  // B^T d, column s
+      const float d0 = d[s][l], d1 = d[6 + s][l], d2 = d[12 + s][l], d3 = d[18 + s][l], d4 = d[24 + s][l],
+                  d5 = d[30 + s][l];
+      const float a = d4 - 4.f * d2, b = d3 - 4.f * d1, c = d4 - d2, e = 2.f * (d3 - d1);
+      t[s][l] = (4.f * d0 - 5.f * d2) + d4;
+      t[6 + s][l] = a + b;
+      t[12 + s][l] = a - b;
+      t[18 + s][l] = c + e;
+      t[24 + s][l] = c - e;
+      t[30 + s][l] = (4.f * d1 - 5.f * d3) + d5;
+    }
+  for (int i = 0; i < 6; i++)
+    for (int l = 0; l < kLanes; l++) {  // (B^T d) B, row i
+      const float t0 = t[6 * i][l], t1 = t[6 * i + 1][l], t2 = t[6 * i + 2][l], t3 = t[6 * i + 3][l],
+                  t4 = t[6 * i + 4][l], t5 = t[6 * i + 5][l];
+      const float a = t4 - 4.f * t2, b = t3 - 4.f * t1, c = t4 - t2, e = 2.f * (t3 - t1);
+      u[6 * i][l] = (4.f * t0 - 5.f * t2) + t4;
+      u[6 * i + 1][l] = a + b;
+      u[6 * i + 2][l] = a - b;
+      u[6 * i + 3][l] = c + e;
+      u[6 * i + 4][l] = c - e;
+      u[6 * i + 5][l] = (4.f * t1 - 5.f * t3) + t5;
+    }
+  for (int e = 0; e < kXi6; e++) std::memcpy(v[e], u[e], sizeof(float) * kLanes);
+}
+
+// Y = A^T M A for 16 tiles: m[xi] -> y[a * 4 + b].
+MT_CLONES void output_transform6(const float* const* m, float* y) {
+  float s[24][kLanes];
+  for (int j = 0; j < 6; j++)
+    for (int l = 0; l < kLanes; l++) {  // A^T M, column j
+      const float m0 = m[j][l], m1 = m[6 + j][l], m2 = m[12 + j][l], m3 = m[18 + j][l], m4 = m[24 + j][l],
+                  m5 = m[30 + j][l];
+      const float a = m1 + m2, b = m1 - m2, c = m3 + m4, d = m3 - m4;
+      s[j][l] = (m0 + a) + c;
+      s[6 + j][l] = b + 2.f * d;
+      s[12 + j][l] = a + 4.f * c;
+      s[18 + j][l] = (b + 8.f * d) + m5;
+    }
+  for (int i = 0; i < 4; i++)
+    for (int l = 0; l < kLanes; l++) {  // (A^T M) A, row i
+      const float s0 = s[6 * i][l], s1 = s[6 * i + 1][l], s2 = s[6 * i + 2][l], s3 = s[6 * i + 3][l],
+                  s4 = s[6 * i + 4][l], s5 = s[6 * i + 5][l];
+      const float a = s1 + s2, b = s1 - s2, c = s3 + s4, d = s3 - s4;
+      y[(4 * i) * kLanes + l] = (s0 + a) + c;
+      y[(4 * i + 1) * kLanes + l] = b + 2.f * d;
+      y[(4 * i + 2) * kLanes + l] = a + 4.f * c;
+      y[(4 * i + 3) * kLanes + l] = (b + 8.f * d) + s5;
+    }
+}
+
+// dM = A dY A^T for 16 tiles: dy[a * 4 + b] -> dm[xi]. A's rows (A^T's columns)
+// take (y0, y1, y2, y3) to (y0, p + q, p - q, p' + q', p' - q', y3) with
+// p = y0 + y2, q = y1 + y3, p' = y0 + 4 y2, q' = 2 y1 + 8 y3.
+MT_CLONES void grad_output_transform6(const float* const* dy, float* const* dm) {
+  float r[24][kLanes], u[kXi6][kLanes];  // A dY: rows i = 0..5, columns b
+  for (int b = 0; b < 4; b++)
+    for (int l = 0; l < kLanes; l++) {
+      const float y0 = dy[b][l], y1 = dy[4 + b][l], y2 = dy[8 + b][l], y3 = dy[12 + b][l];
+      const float p = y0 + y2, q = y1 + y3, p4 = y0 + 4.f * y2, q4 = 2.f * y1 + 8.f * y3;
+      r[b][l] = y0;
+      r[4 + b][l] = p + q;
+      r[8 + b][l] = p - q;
+      r[12 + b][l] = p4 + q4;
+      r[16 + b][l] = p4 - q4;
+      r[20 + b][l] = y3;
+    }
+  for (int i = 0; i < 6; i++)
+    for (int l = 0; l < kLanes; l++) {  // (A dY) A^T, row i
+      const float y0 = r[4 * i][l], y1 = r[4 * i + 1][l], y2 = r[4 * i + 2][l], y3 = r[4 * i + 3][l];
+      const float p = y0 + y2, q = y1 + y3, p4 = y0 + 4.f * y2, q4 = 2.f * y1 + 8.f * y3;
+      u[6 * i][l] = y0;
+      u[6 * i + 1][l] = p + q;
+      u[6 * i + 2][l] = p - q;
+      u[6 * i + 3][l] = p4 + q4;
+      u[6 * i + 4][l] = p4 - q4;
+      u[6 * i + 5][l] = y3;
+    }
+  for (int e = 0; e < kXi6; e++) std::memcpy(dm[e], u[e], sizeof(float) * kLanes);
+}
+
 // The weight transforms, in double, each value rounded to float once:
 // G (4 x 3) = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1], applied to columns
 // and then rows. G v for v = (a, b, c) is (a, (a + c + b) / 2, (a + c - b) / 2, c),
 // and G^T w for w = (a, b, c, d) is (a + (b + c) / 2, (b - c) / 2, (b + c) / 2 + d).
-// Both run over 16 input channels c at a time (one lane each).
+// F(4x4, 3x3)'s G (6 x 3) takes v to (a / 4, -(a + c + b) / 6, -(a + c - b) / 6,
+// (a + 4 c + 2 b) / 24, (a + 4 c - 2 b) / 24, c), and G^T w for w = (w0, ..., w5)
+// is (w0 / 4 - (w1 + w2) / 6 + (w3 + w4) / 24, (w2 - w1) / 6 + (w3 - w4) / 12,
+// (w3 + w4 - w1 - w2) / 6 + w5).
+// All run over 16 input channels c at a time (one lane each), for the tile
+// side m (2 or 4), from and into rows `stride` apart.
 using Lanes = double[kLanes];
-MT_INLINE_W void G_times(const Lanes& a, const Lanes& b, const Lanes& c, Lanes& o0, Lanes& o1, Lanes& o2, Lanes& o3) {
+MT_INLINE_W void G_times(int m, const Lanes& a, const Lanes& b, const Lanes& c, Lanes* o, int stride) {
+  if (m == 2) {
+    for (int l = 0; l < kLanes; l++) {
+      const double ac = a[l] + c[l];
+      o[0][l] = a[l], o[stride][l] = (ac + b[l]) * 0.5, o[2 * stride][l] = (ac - b[l]) * 0.5, o[3 * stride][l] = c[l];
+    }
+    return;
+  }
+  constexpr double r6 = 1.0 / 6, r24 = 1.0 / 24;  // multiplies: a division each would dominate the transform
   for (int l = 0; l < kLanes; l++) {
-    const double ac = a[l] + c[l];
-    o0[l] = a[l], o1[l] = (ac + b[l]) * 0.5, o2[l] = (ac - b[l]) * 0.5, o3[l] = c[l];
+    const double ac = a[l] + c[l], a4c = a[l] + 4 * c[l];
+    o[0][l] = a[l] * 0.25, o[stride][l] = -(ac + b[l]) * r6, o[2 * stride][l] = -(ac - b[l]) * r6;
+    o[3 * stride][l] = (a4c + 2 * b[l]) * r24, o[4 * stride][l] = (a4c - 2 * b[l]) * r24, o[5 * stride][l] = c[l];
   }
 }
-MT_INLINE_W void Gt_times(const Lanes& a, const Lanes& b, const Lanes& c, const Lanes& d, Lanes& o0, Lanes& o1,
-                          Lanes& o2) {
+MT_INLINE_W void Gt_times(int m, const Lanes* w, int stride, Lanes& o0, Lanes& o1, Lanes& o2) {
+  if (m == 2) {
+    for (int l = 0; l < kLanes; l++) {
+      const double a = w[0][l], b = w[stride][l], c = w[2 * stride][l], d = w[3 * stride][l];
+      const double bc = (b + c) * 0.5;
+      o0[l] = a + bc, o1[l] = (b - c) * 0.5, o2[l] = bc + d;
+    }
+    return;
+  }
+  constexpr double r6 = 1.0 / 6, r12 = 1.0 / 12, r24 = 1.0 / 24;
   for (int l = 0; l < kLanes; l++) {
-    const double bc = (b[l] + c[l]) * 0.5;
-    o0[l] = a[l] + bc, o1[l] = (b[l] - c[l]) * 0.5, o2[l] = bc + d[l];
+    const double w0 = w[0][l], w1 = w[stride][l], w2 = w[2 * stride][l], w3 = w[3 * stride][l],
+                 w4 = w[4 * stride][l], w5 = w[5 * stride][l];
+    const double s12 = w1 + w2, s34 = w3 + w4;
+    o0[l] = (w0 * 0.25 - s12 * r6) + s34 * r24, o1[l] = (w2 - w1) * r6 + (w3 - w4) * r12, o2[l] = (s34 - s12) * r6 + w5;
   }
 }
 
 // U_xi = G g G^T for output channel o and input channels [c0, c0 + nc), nc <= 16,
 // into Uoc [xi][o][c], where g[ki][kj] = W[o, c, ki, kj], or with flip W[c, o, 2 - ki, 2 - kj].
 MT_CLONES void transform_weights_block(const Problem& p, int o, int c0, int nc, float* Uoc) {
-  const int O = p.O, C = p.C;
-  double g[9][kLanes] = {}, Gg[12][kLanes], u[16][kLanes];
+  const int O = p.O, C = p.C, a = p.m + 2;
+  double g[9][kLanes] = {}, Gg[18][kLanes], u[kXi6][kLanes];
   for (int l = 0; l < nc; l++)
     for (int k = 0; k < 9; k++)
       g[k][l] = p.flip ? p.w[((int64_t)(c0 + l) * O + o) * 9 + 8 - k] : p.w[((int64_t)o * C + c0 + l) * 9 + k];
-  for (int kj = 0; kj < 3; kj++) G_times(g[kj], g[3 + kj], g[6 + kj], Gg[kj], Gg[3 + kj], Gg[6 + kj], Gg[9 + kj]);
-  for (int i = 0; i < 4; i++)
-    G_times(Gg[3 * i], Gg[3 * i + 1], Gg[3 * i + 2], u[4 * i], u[4 * i + 1], u[4 * i + 2], u[4 * i + 3]);
-  for (int e = 0; e < 16; e++) {
+  for (int kj = 0; kj < 3; kj++) G_times(p.m, g[kj], g[3 + kj], g[6 + kj], Gg + kj, 3);  // G g, column kj
+  for (int i = 0; i < a; i++) G_times(p.m, Gg[3 * i], Gg[3 * i + 1], Gg[3 * i + 2], u + a * i, 1);  // (G g) G^T
+  for (int e = 0; e < a * a; e++) {
     float* dst = Uoc + ((int64_t)e * O + o) * C + c0;
     for (int l = 0; l < nc; l++) dst[l] = (float)u[e][l];
   }
@@ -163,14 +285,15 @@ WeightsU weights_U(const Problem& p, float* Uoc) {
 }
 
 // dg = G^T dU G for output channel o and input channels [c0, c0 + nc) of dU
-// [xi][O][C]: dg[ki * 3 + kj][l] is the weight gradient of channel c0 + l.
-MT_CLONES void untransform_weight_grad(const float* dU, int O, int C, int o, int c0, int nc, double dg[9][kLanes]) {
-  double u[16][kLanes] = {}, r[12][kLanes];
-  for (int e = 0; e < 16; e++)
+// [xi][O][C] (tile side m): dg[ki * 3 + kj][l] is the weight gradient of channel c0 + l.
+MT_CLONES void untransform_weight_grad(int m, const float* dU, int O, int C, int o, int c0, int nc,
+                                       double dg[9][kLanes]) {
+  const int a = m + 2;
+  double u[kXi6][kLanes] = {}, r[18][kLanes];
+  for (int e = 0; e < a * a; e++)
     for (int l = 0; l < nc; l++) u[e][l] = dU[((int64_t)e * O + o) * C + c0 + l];
-  for (int j = 0; j < 4; j++) Gt_times(u[j], u[4 + j], u[8 + j], u[12 + j], r[j], r[4 + j], r[8 + j]);  // G^T dU
-  for (int ki = 0; ki < 3; ki++)
-    Gt_times(r[4 * ki], r[4 * ki + 1], r[4 * ki + 2], r[4 * ki + 3], dg[3 * ki], dg[3 * ki + 1], dg[3 * ki + 2]);
+  for (int j = 0; j < a; j++) Gt_times(m, u + j, a, r[j], r[a + j], r[2 * a + j]);  // G^T dU, column j
+  for (int ki = 0; ki < 3; ki++) Gt_times(m, r + a * ki, 1, dg[3 * ki], dg[3 * ki + 1], dg[3 * ki + 2]);  // (G^T dU) G
 }
 
 // The tile grid of an input [N, C, H, W]: the canvas plan of a 4x4 stride-2
@@ -203,34 +326,38 @@ std::vector<int32_t> channel_taps(int C, int64_t Qr) {
   return t;
 }
 
-// ---- tiles as matrices (small images) ---------------------------------------
+// ---- tiles as matrices -------------------------------------------------------
 //
-// Tile t = (n * th + ty) * tw + tx of the batch reads the 4x4 patch at rows
-// 2 ty - 1 .. 2 ty + 2 and columns 2 tx - 1 .. 2 tx + 2 of image n (zero
-// outside) and owns the 2x2 outputs at (2 ty, 2 tx) that lie inside it. The
-// products' operands are [xi][channel][tile] with Tp columns (T tiles rounded
-// up to kLanes; the extra columns are zero).
+// Tile t = (n * th + ty) * tw + tx of the batch reads the (m + 2) x (m + 2)
+// patch at rows m ty - 1 .. m ty + m and columns m tx - 1 .. m tx + m of image
+// n (zero outside) and owns the m x m outputs at (m ty, m tx) that lie inside
+// it (m = 2: F(2x2, 3x3); m = 4: F(4x4, 3x3)). The products' operands are
+// [xi][channel][tile] with Tp columns (T tiles rounded up to kLanes; the extra
+// columns are zero).
 struct Tiles {
+  int m = 2, a = 4, xi = kXi;  // output tile side, input tile side m + 2, a * a elements
   int N = 0, C = 0, H = 0, W = 0, th = 0, tw = 0;
-  Padded pad;  // the planes padded by one all round, to whole tiles: (2 th + 2) x (2 tw + 2)
+  Padded pad;  // the planes padded by one all round, to whole tiles: (m th + 2) x (m tw + 2)
   int64_t T = 0, Tp = 0;
-  std::vector<int64_t> at;  // [Tp]: tile t's top-left in the padded x of channel 0 (n C plane + 2 ty ld + 2 tx), or -1
+  std::vector<int64_t> at;  // [Tp]: tile t's top-left in the padded x of channel 0 (n C plane + m ty ld + m tx), or -1
 };
 
-Tiles make_tiles(int N, int C, int H, int W) {
+Tiles make_tiles(int m, int N, int C, int H, int W) {
   Tiles g;
-  g.N = N, g.C = C, g.H = H, g.W = W, g.th = (H + 1) / 2, g.tw = (W + 1) / 2;
-  g.pad.top = g.pad.left = 1, g.pad.rows = 2 * g.th + 2, g.pad.ld = 2 * g.tw + 2;
+  g.m = m, g.a = m + 2, g.xi = g.a * g.a;
+  g.N = N, g.C = C, g.H = H, g.W = W, g.th = (H + m - 1) / m, g.tw = (W + m - 1) / m;
+  g.pad.top = g.pad.left = 1, g.pad.rows = m * g.th + 2, g.pad.ld = m * g.tw + 2;
   g.T = (int64_t)N * g.th * g.tw, g.Tp = conv_flat::round_up(g.T, kLanes);
   g.at.assign(g.Tp, -1);
   for (int64_t t = 0; t < g.T; t++) {
     const int64_t n = t / ((int64_t)g.th * g.tw), r = t % ((int64_t)g.th * g.tw);
-    g.at[t] = n * C * g.pad.plane() + 2 * (r / g.tw) * g.pad.ld + 2 * (r % g.tw);
+    g.at[t] = n * C * g.pad.plane() + m * (r / g.tw) * g.pad.ld + m * (r % g.tw);
   }
   return g;
 }
 
-// xp [N, C, rows, ld]: x with a zero border of one (and of two past an odd last row or column).
+// xp [N, C, rows, ld]: x with a zero border of one (and more past the last
+// row and column, to whole tiles).
 void pad_planes(const Tiles& g, const float* x, float* xp) {
   parallel_for((int64_t)g.N * g.C, 16, [&](int64_t i0, int64_t i1) {
     std::memset(xp + i0 * g.pad.plane(), 0, sizeof(float) * (i1 - i0) * g.pad.plane());
@@ -238,73 +365,131 @@ void pad_planes(const Tiles& g, const float* x, float* xp) {
   });
 }
 
+// d[e * 16 + l] = element e of the a x a patch of tile t0 + l in channel plane
+// xp_c (zeros for the padding tiles past T): a patch's rows are contiguous.
+template <int a>
+void gather_patches(const Tiles& g, const float* xp_c, int64_t t0, float* __restrict d) {
+  const int64_t ld = g.pad.ld;
+  for (int l = 0; l < kLanes; l++) {
+    const int64_t at = g.at[t0 + l];
+    if (at < 0) {
+      for (int e = 0; e < a * a; e++) d[e * kLanes + l] = 0.f;
+      continue;
+    }
+    const float* __restrict p = xp_c + at;
+    for (int r = 0; r < a; r++)
+      for (int s = 0; s < a; s++) d[(r * a + s) * kLanes + l] = p[r * ld + s];
+  }
+}
+
 // V_xi [C x Tp] = B^T d B of every tile's patch d, 16 tiles at a time per channel.
 void transform_input_tiles(const Tiles& g, const float* xp, float* V) {
   parallel_for(g.C, 1, [&](int64_t c0, int64_t c1) {
-    float d[kXi * kLanes];
-    const float* dp[kXi];
-    float* vp[kXi];
-    for (int e = 0; e < kXi; e++) dp[e] = d + e * kLanes;
+    float d[kXi6 * kLanes];
+    const float* dp[kXi6];
+    float* vp[kXi6];
+    for (int e = 0; e < g.xi; e++) dp[e] = d + e * kLanes;
     for (int64_t c = c0; c < c1; c++)
       for (int64_t t0 = 0; t0 < g.Tp; t0 += kLanes) {
-        for (int e = 0; e < kXi; e++) {
-          const int64_t off = c * g.pad.plane() + (e / 4) * g.pad.ld + e % 4;
-          for (int l = 0; l < kLanes; l++) d[e * kLanes + l] = g.at[t0 + l] < 0 ? 0.f : xp[g.at[t0 + l] + off];
-        }
-        for (int e = 0; e < kXi; e++) vp[e] = V + ((int64_t)e * g.C + c) * g.Tp + t0;
-        input_transform(dp, vp);
+        if (g.m == 2) gather_patches<4>(g, xp + c * g.pad.plane(), t0, d);
+        else gather_patches<6>(g, xp + c * g.pad.plane(), t0, d);
+        for (int e = 0; e < g.xi; e++) vp[e] = V + ((int64_t)e * g.C + c) * g.Tp + t0;
+        if (g.m == 2) input_transform(dp, vp);
+        else input_transform6(dp, vp);
       }
   });
 }
 
-// [4 Tp]: where output (a, b) of tile t lies in an [N, O, H, W] tensor (the
-// forward's y, the backward's dy), at 4 t + 2 a + b: its offset in channel 0
+// [m m Tp]: where output (a, b) of tile t lies in an [N, O, H, W] tensor (the
+// forward's y, the backward's dy), at m m t + m a + b: its offset in channel 0
 // of image n (the same for every channel), or -1 outside the image.
 std::vector<int64_t> tile_outputs(const Tiles& g, int O) {
-  std::vector<int64_t> at(4 * (size_t)g.Tp, -1);
+  const int m = g.m, mm = m * m;
+  std::vector<int64_t> at(mm * (size_t)g.Tp, -1);
   for (int64_t t = 0; t < g.T; t++) {
     const int64_t n = t / ((int64_t)g.th * g.tw), r = t % ((int64_t)g.th * g.tw);
-    for (int ab = 0; ab < 4; ab++) {
-      const int h = 2 * (int)(r / g.tw) + ab / 2, w = 2 * (int)(r % g.tw) + ab % 2;
-      if (h < g.H && w < g.W) at[4 * t + ab] = (n * O * g.H + h) * g.W + w;
+    for (int ab = 0; ab < mm; ab++) {
+      const int h = m * (int)(r / g.tw) + ab / m, w = m * (int)(r % g.tw) + ab % m;
+      if (h < g.H && w < g.W) at[mm * t + ab] = (n * O * g.H + h) * g.W + w;
     }
   }
   return at;
 }
 
+// The m x m output blocks of tiles t0 .. t0 + 15 in a plane of width W (at:
+// tile_outputs): a block whose last element lies inside lies wholly inside,
+// its rows contiguous; others go element by element (-1: outside).
+// gather: d[ab * 16 + l] = block element ab of tile t0 + l (zeros outside).
+template <int m>
+void gather_blocks(const std::vector<int64_t>& at, int W, int64_t t0, const float* plane, float* __restrict d) {
+  for (int l = 0; l < kLanes; l++) {
+    const int64_t* a = at.data() + m * m * (t0 + l);
+    if (a[m * m - 1] >= 0) {
+      const float* __restrict p = plane + a[0];
+      for (int r = 0; r < m; r++)
+        for (int c = 0; c < m; c++) d[(r * m + c) * kLanes + l] = p[(int64_t)r * W + c];
+    } else {
+      for (int ab = 0; ab < m * m; ab++) d[ab * kLanes + l] = a[ab] < 0 ? 0.f : plane[a[ab]];
+    }
+  }
+}
+// scatter: plane's block element ab of tile t0 + l = init + out[ab * 16 + l], or += it when accumulate.
+template <int m>
+void scatter_blocks(const std::vector<int64_t>& at, int W, int64_t t0, const float* __restrict out, float init,
+                    bool accumulate, float* plane) {
+  for (int l = 0; l < kLanes; l++) {
+    const int64_t* a = at.data() + m * m * (t0 + l);
+    if (a[m * m - 1] >= 0) {
+      float* __restrict p = plane + a[0];
+      for (int r = 0; r < m; r++)
+        for (int c = 0; c < m; c++) {
+          float& v = p[(int64_t)r * W + c];
+          v = accumulate ? v + out[(r * m + c) * kLanes + l] : init + out[(r * m + c) * kLanes + l];
+        }
+    } else {
+      for (int ab = 0; ab < m * m; ab++) {
+        if (a[ab] < 0) continue;
+        float& v = plane[a[ab]];
+        v = accumulate ? v + out[ab * kLanes + l] : init + out[ab * kLanes + l];
+      }
+    }
+  }
+}
+
 // y = the correlation (plus bias) or y += it, as forward() below.
 void matrices_forward(const Problem& p, const float* bias, float* y, bool accumulate) {
   const int C = p.C, O = p.O;
-  const Tiles g = make_tiles(p.N, C, p.H, p.W);
+  const Tiles g = make_tiles(p.m, p.N, C, p.H, p.W);
+  const int xi = g.xi;
   // the calling thread's buffers, shared by the workers
-  float* Uoc = scratch<float>(kScratchSetup, (int64_t)kXi * O * C);
+  float* Uoc = scratch<float>(kScratchSetup, (int64_t)xi * O * C);
   float* xp = scratch<float>(kScratchCols, (int64_t)p.N * C * g.pad.plane());
-  float* V = scratch<float>(kScratchColGrad, kXi * C * g.Tp);
-  float* M = scratch<float>(kScratchDx, kXi * O * g.Tp);
+  float* V = scratch<float>(kScratchColGrad, xi * C * g.Tp);
+  float* M = scratch<float>(kScratchDx, xi * O * g.Tp);
   const WeightsU U = weights_U(p, Uoc);
   pad_planes(g, p.x, xp);
   transform_input_tiles(g, xp, V);
-  parallel_for(kXi, 1, [&](int64_t e0, int64_t e1) {  // M_xi = U_xi V_xi
+  parallel_for(xi, 1, [&](int64_t e0, int64_t e1) {  // M_xi = U_xi V_xi
     for (int64_t e = e0; e < e1; e++)
       gemm_serial(U.transposed, false, O, (int)g.Tp, C, U.xi(p, (int)e), V + e * C * g.Tp, 0.f, M + e * O * g.Tp);
   });
   const std::vector<int64_t> dst = tile_outputs(g, O);
   const int64_t plane = (int64_t)g.H * g.W;
   parallel_for(O, 1, [&](int64_t o0, int64_t o1) {
-    const float* m[kXi];
-    float out[4 * kLanes];
+    const float* m[kXi6];
+    float out[16 * kLanes];
     for (int64_t o = o0; o < o1; o++) {
       const float init = bias ? bias[o] : 0.f;
       float* yo = y + o * plane;
       for (int64_t t0 = 0; t0 < g.Tp; t0 += kLanes) {
-        for (int e = 0; e < kXi; e++) m[e] = M + ((int64_t)e * O + o) * g.Tp + t0;
-        output_transform(m, out);
-        for (int l = 0; l < kLanes; l++)
-          for (int ab = 0; ab < 4; ab++) {
-            const int64_t at = dst[4 * (t0 + l) + ab];
-            if (at < 0) continue;
-            yo[at] = accumulate ? yo[at] + out[ab * kLanes + l] : init + out[ab * kLanes + l];
-          }
+        for (int e = 0; e < xi; e++) m[e] = M + ((int64_t)e * O + o) * g.Tp + t0;
+        if (g.m == 2) {
+          output_transform(m, out);
+          scatter_blocks<2>(dst, g.W, t0, out, init, accumulate, yo);
+        } else {
+          output_transform6(m, out);
+          scatter_blocks<4>(dst, g.W, t0, out, init, accumulate, yo);
+        }
       }
     }
   });
@@ -313,33 +498,33 @@ void matrices_forward(const Problem& p, const float* bias, float* y, bool accumu
 // dw += the weight gradient, as grad_weight() below.
 void matrices_grad_weight(const Problem& p, const float* dy, float* dw) {
   const int C = p.C, O = p.O;
-  const Tiles g = make_tiles(p.N, C, p.H, p.W);
+  const Tiles g = make_tiles(p.m, p.N, C, p.H, p.W);
+  const int xi = g.xi, mm = p.m * p.m;
   float* xp = scratch<float>(kScratchCols, (int64_t)p.N * C * g.pad.plane());
-  float* V = scratch<float>(kScratchColGrad, kXi * C * g.Tp);
-  float* dM = scratch<float>(kScratchDx, kXi * O * g.Tp);
-  float* dU = scratch<float>(kScratchTileGrad, (int64_t)kXi * O * C);
+  float* V = scratch<float>(kScratchColGrad, xi * C * g.Tp);
+  float* dM = scratch<float>(kScratchDx, xi * O * g.Tp);
+  float* dU = scratch<float>(kScratchTileGrad, (int64_t)xi * O * C);
   pad_planes(g, p.x, xp);
   transform_input_tiles(g, xp, V);
   const std::vector<int64_t> src = tile_outputs(g, O);
   const int64_t plane = (int64_t)g.H * g.W;
-  parallel_for(O, 1, [&](int64_t o0, int64_t o1) {  // dM_xi = A dY A^T of every tile's 2x2 block of dy
-    float d[4 * kLanes];
-    const float* dp[4] = {d, d + kLanes, d + 2 * kLanes, d + 3 * kLanes};
-    float* m[kXi];
+  parallel_for(O, 1, [&](int64_t o0, int64_t o1) {  // dM_xi = A dY A^T of every tile's m x m block of dy
+    float d[16 * kLanes];
+    const float* dp[16];
+    float* m[kXi6];
+    for (int ab = 0; ab < mm; ab++) dp[ab] = d + ab * kLanes;
     for (int64_t o = o0; o < o1; o++) {
       const float* dyo = dy + o * plane;
       for (int64_t t0 = 0; t0 < g.Tp; t0 += kLanes) {
-        for (int ab = 0; ab < 4; ab++)
-          for (int l = 0; l < kLanes; l++) {
-            const int64_t at = src[4 * (t0 + l) + ab];
-            d[ab * kLanes + l] = at < 0 ? 0.f : dyo[at];
-          }
-        for (int e = 0; e < kXi; e++) m[e] = dM + ((int64_t)e * O + o) * g.Tp + t0;
-        grad_output_transform(dp, m);
+        if (g.m == 2) gather_blocks<2>(src, g.W, t0, dyo, d);
+        else gather_blocks<4>(src, g.W, t0, dyo, d);
+        for (int e = 0; e < xi; e++) m[e] = dM + ((int64_t)e * O + o) * g.Tp + t0;
+        if (g.m == 2) grad_output_transform(dp, m);
+        else grad_output_transform6(dp, m);
       }
     }
   });
-  parallel_for(kXi, 1, [&](int64_t e0, int64_t e1) {  // dU_xi = dM_xi V_xi^T
+  parallel_for(xi, 1, [&](int64_t e0, int64_t e1) {  // dU_xi = dM_xi V_xi^T
     for (int64_t e = e0; e < e1; e++)
       gemm_serial(false, true, O, C, (int)g.Tp, dM + e * O * g.Tp, V + e * C * g.Tp, 0.f, dU + e * O * C);
   });
@@ -348,7 +533,7 @@ void matrices_grad_weight(const Problem& p, const float* dy, float* dw) {
       for (int c0 = 0; c0 < C; c0 += kLanes) {
         double dg[9][kLanes];
         const int nc = std::min(kLanes, C - c0);
-        untransform_weight_grad(dU, O, C, (int)o, c0, nc, dg);
+        untransform_weight_grad(p.m, dU, O, C, (int)o, c0, nc, dg);
         for (int l = 0; l < nc; l++)
           for (int k = 0; k < 9; k++) dw[(o * C + c0 + l) * 9 + k] += (float)dg[k][l];
       }
@@ -359,13 +544,22 @@ void matrices_grad_weight(const Problem& p, const float* dy, float* dw) {
 
 bool applies(int kh, int kw, int stride, int pad) { return kh == 3 && kw == 3 && stride == 1 && pad == 1; }
 
+// F(4x4, 3x3) is built as matrices only, and its flipped kernel's U is not a
+// permutation of the forward's (G has no such symmetry): no U from outside.
+void check_tile(const Problem& p) {
+  if (p.m != 2 && p.m != 4) throw Error("conv_winograd: output tile side m = " + std::to_string(p.m) + ", not 2 or 4");
+  if (p.m == 4 && (!p.matrices || p.U))
+    throw Error("conv_winograd: F(4x4, 3x3) takes the matrices layout and transforms its own weights (U null)");
+}
+
 void transform_weights(const Problem& p, float* U) {
   Problem q = p;
-  q.flip = false;
+  q.flip = false, q.m = 2;
   transform_all(q, U);
 }
 
 void forward(const Problem& p, const float* bias, float* y, bool accumulate) {
+  check_tile(p);
   if (p.matrices) return matrices_forward(p, bias, y, accumulate);
   const int C = p.C, O = p.O, H = p.H, W = p.W;
   const conv_canvas::Plan P = tile_plan(p.N, C, H, W, O);
@@ -434,6 +628,7 @@ void forward(const Problem& p, const float* bias, float* y, bool accumulate) {
 }
 
 void grad_weight(const Problem& p, const float* dy, float* dw) {
+  check_tile(p);
   if (p.matrices) return matrices_grad_weight(p, dy, dw);
   const int C = p.C, O = p.O, H = p.H, W = p.W;
   const conv_canvas::Plan P = tile_plan(p.N, C, H, W, O);
@@ -485,7 +680,7 @@ void grad_weight(const Problem& p, const float* dy, float* dw) {
         for (int c0 = 0; c0 < C; c0 += kLanes) {
           double dg[9][kLanes];
           const int nc = std::min(kLanes, C - c0);
-          untransform_weight_grad(dU, O, C, o, c0, nc, dg);
+          untransform_weight_grad(2, dU, O, C, o, c0, nc, dg);
           for (int l = 0; l < nc; l++)
             for (int k = 0; k < 9; k++) out[((int64_t)o * C + c0 + l) * 9 + k] = (float)dg[k][l];
         }

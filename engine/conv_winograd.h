@@ -20,15 +20,23 @@
 // Two layouts of the tiles. On canvases (images of 8x8 and more): the
 // conv_canvas plan of a 4x4 stride-2 correlation (its phases hold the tile
 // corners), images side by side, band by band, the products on the conv_flat
-// kernels. As matrices (small images, `matrices`): the tiles of the whole batch
-// are the columns of 16 matrices V_xi [C x tiles] and each product is one
-// sgemm, 16 of them side by side: on a 4x4 image a canvas spends a third of
-// its grid on the gaps between images and a band's products are short. The
-// transforms run over 16 tiles at a time in both.
+// kernels. As matrices (`matrices`): the tiles of the whole batch are the
+// columns of 16 matrices V_xi [C x tiles] and each product is one sgemm, 16 of
+// them side by side: on a 4x4 image a canvas spends a third of its grid on
+// the gaps between images and a band's products are short. The transforms run
+// over 16 tiles at a time in both.
+//
+// The matrices also take F(4x4, 3x3) (`m` = 4; the same paper, section 4.2):
+// 6x6 tiles 4 apart, 36 matrices, 36 multiplies per 4x4 outputs and input
+// channel against the direct correlation's 144 (F(2x2, 3x3): 16 per 2x2, so
+// 64 per 4x4), and 36 floats to transform and move per 16 outputs where
+// F(2x2, 3x3) moves 64. Its transforms multiply by 2, 4, 5 and 8, so it rounds
+// more: on ResNet-18's layers its outputs differ from F(2x2, 3x3)'s by 1e-5
+// to 2e-5 of their largest value (conv_winograd.cpp gives the matrices).
 //
 // Rounding differs from the direct correlation's (the transforms add before
 // they multiply); the error stays near float's precision times the sums' size
-// (tests compare with the naive loops at 1e-4).
+// (tests compare with the naive loops at 1e-4, F(4x4, 3x3) too).
 // Bands of images are fixed by the shapes; per-band weight gradients are
 // added in band order; as matrices, each element of a product is one sgemm's
 // sum over all tiles: the same bits at any thread count.
@@ -52,7 +60,12 @@ struct Problem {
   // once and the input gradient, the flipped problem with O and C swapped,
   // reads its own from it: the same bits as transforming again).
   const float* U = nullptr;
-  bool matrices = false;  // the tiles as the columns of 16 matrices (above), else on canvases
+  bool matrices = false;  // the tiles as the columns of 16 (m = 4: 36) matrices (above), else on canvases
+  // The output tile's side: 2, F(2x2, 3x3); or 4, F(4x4, 3x3) (6x6 input
+  // tiles 4 apart, 36 products per 4x4 outputs where the direct correlation
+  // takes 144; matrices only, 36 of them, and U null). Its transforms
+  // multiply by up to 8, so it rounds more (tests/test_conv_flat.cpp's bound).
+  int m = 2;
 };
 
 // y = the correlation (plus bias[o], or null) when !accumulate, written as
@@ -61,7 +74,7 @@ void forward(const Problem& p, const float* bias, float* y, bool accumulate);
 
 // dw [O, C, 3, 3] += the weight gradient for dy [N, O, H, W] (p.flip must be false).
 void grad_weight(const Problem& p, const float* dy, float* dw);
-// U [16][O][C] of p's weights (unflipped), for Problem::U.
+// U [16][O][C] of p's weights (unflipped, F(2x2, 3x3)), for Problem::U.
 void transform_weights(const Problem& p, float* U);
 
 }  // namespace mt::conv_winograd

@@ -86,8 +86,9 @@ Conv2dGrads conv2d_backward_naive(const Tensor& x, const Tensor& W, const Tensor
 // canvases, or as matrices on small images).
 // Tests: force one path for every shape it takes (Direct and Winograd fall
 // back to the columns where they do not apply; Winograd takes canvases,
-// WinogradMatrices matrices); Auto restores the choice by shape.
-enum class ConvPath { Auto, Columns, Direct, Flat, Winograd, WinogradMatrices };
+// WinogradMatrices matrices, Winograd4x4 matrices with F(4x4, 3x3)); Auto
+// restores the choice by shape.
+enum class ConvPath { Auto, Columns, Direct, Flat, Winograd, WinogradMatrices, Winograd4x4 };
 void conv2d_force_path(ConvPath p);
 // The kernels conv2d takes for these shapes, e.g. "flat" or "winograd (dW flat)" (benchmarks, reports).
 std::string conv2d_path_name(const Shape& x, const Shape& w, Conv2dArgs a = {});

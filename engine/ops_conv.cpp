@@ -424,55 +424,67 @@ bool flat_path(const ConvGeom& g) {
   return g.O >= 16 && g.C >= 8 && g.kh * g.kw > 1;
 }
 
-// Which passes take Winograd's F(2x2, 3x3) (engine/conv_winograd.h), and
-// whether its tiles lie on canvases or as the columns of 16 matrices, products
-// by sgemm (small images). Measured (1 thread, batch 64, process CPU time,
-// ms per pass, least of 9 runs, against the kernels the other rules take):
-// - on canvases, forward and input gradient win from 64 channels on images of
-//   8x8 and more, lose below (narrow layers: short products, transforms not
-//   amortised; 4x4 images: a third of the grid is gaps between images);
-// - as matrices, forward and input gradient win on 4x4 images from 64 channels
-//   ([64,256,4,4] x 256: 5.1 / 5.5 against the flat forward's 8.1 and the grouped
-//   columns' 9.5; [64,128,4,4] x 128: 1.5 / 1.6 against 2.0 / 2.3; 64 channels
-//   0.5 / 0.5 against 0.6 / 0.8) and lose from 7x7 (flat or canvases ahead);
-// - the weight gradient wins as matrices on images up to 8x8 from 64 channels
-//   (8x8: 2.3 against the flat kernel's 2.9 at 64 channels, 6.4 against 10.8 at
-//   128, 21 against 45 at 256; 4x4: 1.7 against the grouped columns' 2.8 at 128,
-//   5.5 against 9.1 at 256), except on odd sides with fewer than 128 channels
-//   (7x7 x 64: 2.8 against 2.3; a quarter of its tiles' outputs fall outside
-//   the image; 7x7 x 128: 6.4 against 8.7), and ties or loses above (16x16 x 64:
-//   9.8 against 9.0); on canvases it loses everywhere (its products per band are short).
-// Matrices also need their operands (16 (C + O) tiles floats) within 64 MB.
+// Which passes take Winograd's algorithms (engine/conv_winograd.h): F(2x2, 3x3)
+// with its tiles on canvases, or F(4x4, 3x3) with its tiles as the columns of
+// 36 matrices, products by sgemm. Measured (1 thread, batch 64, process CPU
+// time, ms per pass, least of 9 runs, three alternating runs, against the
+// kernels the other rules take):
+// - F(2x2, 3x3) on canvases: forward and input gradient win from 64 channels
+//   on images of 8x8 and more, lose below (narrow layers: short products,
+//   transforms not amortised; 4x4 images: a third of the grid is gaps between
+//   images); its weight gradient loses everywhere (short products per band);
+// - F(4x4, 3x3) as matrices (a fourth of the direct correlation's multiplies
+//   where F(2x2, 3x3) takes 4/9, and a 6x6 tile per 16 outputs to transform
+//   and move where F(2x2, 3x3) takes a 4x4 one per 4): the weight gradient
+//   wins from 64 channels on every image size ResNet-18 has ([64,64,16,16]:
+//   7.0 against the flat kernel's 9.1-9.3; [64,128,8,8]: 4.7-5.1 against
+//   F(2x2, 3x3) matrices' 6.4-6.5; [64,64,7,7]: 2.0 against flat 2.2-2.6;
+//   [64,128,4,4]: 1.4-1.7 against 1.8-2.2; [64,256,4,4]: 4.8-5.8 against
+//   5.8-6.6; [64,128,16,16]: 18-19 against flat 38-39) and loses below 64
+//   ([64,32,16,16] x 32: 3.1-3.3 against 2.5); the forward wins on images of
+//   8x8 and less from 64 channels ([64,128,8,8]: 4.1-4.6 against the canvases'
+//   5.4-6.0; [64,256,4,4]: 4.2-4.7 against F(2x2, 3x3) matrices' 5.8-6.0;
+//   [64,128,4,4]: 1.3-1.4 against 1.7-1.9; [64,64,8,8]: 1.6-1.7 against
+//   1.6-1.8) and ties above (16x16 x 64: 5.6-5.9 against 6.0-8.1) or on 7x7
+//   (flat 1.6-1.8 against 1.6-1.7); the input gradient goes with the forward
+//   (it transforms the flipped kernel again, where F(2x2, 3x3)'s reads the
+//   forward's: at [64,256,4,4] 5.2-6.1 against 4.3-5.6, less than the forward gains).
+// The matrices' operands, 36 (C + O) tiles floats, stay within 64 MB.
+// F(2x2, 3x3) as matrices (16 of them) is forced only (tests, benchmarks):
+// F(4x4, 3x3) beat it on every shape it used to take.
 struct WinogradPasses {
   bool forward = false, input_grad = false, weight_grad = false;
   bool all() const { return forward && input_grad && weight_grad; }
 };
 
-bool winograd_matrices(const ConvGeom& g, bool weight_grad) {
-  if (g_force_path != ConvPath::Auto) return g_force_path == ConvPath::WinogradMatrices;
-  const int64_t tiles = (int64_t)g.N * ((g.H + 1) / 2) * ((g.W + 1) / 2);
-  const bool fits = 16 * (int64_t)(g.C + g.O) * tiles <= (int64_t(1) << 24);
-  const bool even = g.H % 2 == 0 && g.W % 2 == 0, wide = g.C >= 128 && g.O >= 128;
-  return fits && g.C >= 64 && g.O >= 64 && (even || wide) && (int64_t)g.H * g.W <= (weight_grad ? 64 : 16);
+// F(4x4, 3x3) as matrices: the weight gradient (weight_grad), or the forward and the input gradient.
+bool winograd_4x4(const ConvGeom& g, bool weight_grad) {
+  if (g_force_path != ConvPath::Auto) return g_force_path == ConvPath::Winograd4x4;
+  const int64_t tiles = (int64_t)g.N * ((g.H + 3) / 4) * ((g.W + 3) / 4);
+  const bool fits = 36 * (int64_t)(g.C + g.O) * tiles <= (int64_t(1) << 24);
+  if (!fits || g.C < 64 || g.O < 64) return false;
+  return weight_grad || (g.H <= 8 && g.W <= 8 && g.H % 4 == 0 && g.W % 4 == 0);
 }
 
 WinogradPasses winograd_passes(const ConvGeom& g) {
   WinogradPasses w;
   if (!conv_winograd::applies(g.kh, g.kw, g.s, g.p)) return w;
   if (g_force_path != ConvPath::Auto) {
-    w.forward = w.input_grad = w.weight_grad =
-        g_force_path == ConvPath::Winograd || g_force_path == ConvPath::WinogradMatrices;
+    w.forward = w.input_grad = w.weight_grad = g_force_path == ConvPath::Winograd ||
+                                               g_force_path == ConvPath::WinogradMatrices ||
+                                               g_force_path == ConvPath::Winograd4x4;
     return w;
   }
-  w.forward = w.input_grad = (g.C >= 64 && g.O >= 64 && g.H >= 8 && g.W >= 8) || winograd_matrices(g, false);
-  w.weight_grad = winograd_matrices(g, true);
+  w.forward = w.input_grad = (g.C >= 64 && g.O >= 64 && g.H >= 8 && g.W >= 8) || winograd_4x4(g, false);
+  w.weight_grad = winograd_4x4(g, true);
   return w;
 }
 
 conv_winograd::Problem winograd_problem(const ConvGeom& g, const float* x, const float* w, bool weight_grad) {
   conv_winograd::Problem p;
   p.N = g.N, p.C = g.C, p.H = g.H, p.W = g.W, p.O = g.O, p.x = x, p.w = w;
-  p.matrices = winograd_matrices(g, weight_grad);
+  p.m = winograd_4x4(g, weight_grad) ? 4 : 2;
+  p.matrices = p.m == 4 || g_force_path == ConvPath::WinogradMatrices;
   return p;
 }
 
@@ -492,7 +504,8 @@ void winograd_grad_weight(const ConvGeom& g, const float* X, const float* Wt, co
 void winograd_input_grad(const ConvGeom& g, const float* Wt, const float* U, const float* dY, float* dX, bool fresh) {
   conv_winograd::Problem q;
   q.N = g.N, q.C = g.O, q.H = g.Ho, q.W = g.Wo, q.O = g.C, q.x = dY, q.w = Wt, q.flip = true, q.U = U;
-  q.matrices = winograd_matrices(g, false);
+  q.m = winograd_4x4(g, false) ? 4 : 2;  // F(4x4, 3x3) transforms the flipped kernel itself (U is null)
+  q.matrices = q.m == 4 || g_force_path == ConvPath::WinogradMatrices;
   conv_winograd::forward(q, nullptr, dX, !fresh);
 }
 
@@ -874,10 +887,14 @@ Tensor conv2d(const Tensor& x, const Tensor& W, const Tensor& b, Conv2dArgs a) {
   const Passes k = conv_passes(g);
   const float* B = b.defined() ? b.data() : nullptr;
   // Winograd's transformed weights, computed once for the forward and the input gradient
+  // (F(2x2, 3x3): F(4x4, 3x3)'s input gradient transforms the flipped kernel itself)
   Tensor U;
   if (k.forward == Kernel::Winograd && k.input_grad == Kernel::Winograd && any_requires_grad({&x})) {
-    U = Tensor::empty({16, g.O, g.C});
-    conv_winograd::transform_weights(winograd_problem(g, x.data(), W.data(), false), U.data());
+    const conv_winograd::Problem p = winograd_problem(g, x.data(), W.data(), false);
+    if (p.m == 2) {
+      U = Tensor::empty({16, g.O, g.C});
+      conv_winograd::transform_weights(p, U.data());
+    }
   }
   switch (k.forward) {
     case Kernel::Winograd:
@@ -923,11 +940,13 @@ void conv2d_force_path(ConvPath p) { g_force_path = p; }
 std::string conv2d_path_name(const Shape& x, const Shape& w, Conv2dArgs a) {
   const ConvGeom g = conv_geometry(x, w, nullptr, a);
   const Passes k = conv_passes(g);
-  const auto name = [&](Kernel v, bool weight_grad) -> std::string {
+  const auto name = [&](Kernel v, bool dW) -> std::string {
     switch (v) {
       case Kernel::Flat: return "flat";
       case Kernel::Direct: return "direct";
-      case Kernel::Winograd: return winograd_matrices(g, weight_grad) ? "winograd matrices" : "winograd";
+      case Kernel::Winograd:
+        if (winograd_4x4(g, dW)) return "winograd 4x4 matrices";
+        return g_force_path == ConvPath::WinogradMatrices ? "winograd matrices" : "winograd";
       case Kernel::Columns: return samples_per_product(g) > 1 ? "columns x" + std::to_string(samples_per_product(g)) : "columns";
     }
     return "";

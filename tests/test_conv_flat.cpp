@@ -16,6 +16,7 @@
 #include "engine/conv_canvas.h"
 #include "engine/conv_flat.h"
 #include "engine/conv_winograd.h"
+#include "engine/error.h"
 #include "engine/cpu_dispatch.h"
 #include "engine/parallel.h"
 #include "tests/conv_util.h"
@@ -174,6 +175,21 @@ void gradcheck_conv(const std::vector<ConvCase>& cases, Rng& rng) {
   }
 }
 
+// A second backward through a 3x3 padding-1 conv2d (with bias; x [N, C, H, W],
+// O outputs) adds dx, dW and db once more: the gradients come out exactly doubled.
+void check_grads_accumulate(const Shape& xs, int O, Rng& rng) {
+  Tensor x = param(xs, rng), w = param({O, xs[1], 3, 3}, rng), b = param({O}, rng);
+  Tensor up = Tensor::uniform({xs[0], O, xs[2], xs[3]}, -1, 1, rng);
+  const Conv2dArgs pad1{1, 1};
+  backward(conv2d(x, w, b, pad1), up);
+  const Tensor gx = x.grad().clone(), gw = w.grad().clone(), gb = b.grad().clone();
+  backward(conv2d(x, w, b, pad1), up);
+  INFO("x " << shape_str(xs) << " O " << O);
+  CHECK(same_bits(x.grad(), mul_scalar(gx, 2.f)));
+  CHECK(same_bits(w.grad(), mul_scalar(gw, 2.f)));
+  CHECK(same_bits(b.grad(), mul_scalar(gb, 2.f)));
+}
+
 }  // namespace
 
 TEST_SUITE("conv_flat") {
@@ -317,29 +333,66 @@ TEST_CASE("Winograd's tiles as matrices: the naive loops, finite differences, 1 
                             ConvCase{{21, 8, 7, 6}, {16, 8, 3, 3}, {1, 1}, false}}) {
     check_conv_same_at_1_and_2_threads(c, rng);
   }
-  // gradients accumulate: a second backward adds dx, dW and db once more, exactly
-  {
-    Tensor x = param({5, 6, 4, 5}, rng), w = param({7, 6, 3, 3}, rng), b = param({7}, rng);
-    Tensor up = Tensor::uniform({5, 7, 4, 5}, -1, 1, rng);
-    const Conv2dArgs pad1{1, 1};
-    backward(conv2d(x, w, b, pad1), up);
-    const Tensor gx = x.grad().clone(), gw = w.grad().clone(), gb = b.grad().clone();
-    backward(conv2d(x, w, b, pad1), up);
-    CHECK(same_bits(x.grad(), mul_scalar(gx, 2.f)));
-    CHECK(same_bits(w.grad(), mul_scalar(gw, 2.f)));
-    CHECK(same_bits(b.grad(), mul_scalar(gb, 2.f)));
+  check_grads_accumulate({5, 6, 4, 5}, 7, rng);
+}
+
+TEST_CASE("Winograd's F(4x4, 3x3) as matrices: the naive loops, finite differences, 1 and 2 threads, the rule") {
+  Restore restore;
+  conv2d_force_path(ConvPath::Winograd4x4);
+  Rng rng(41);
+  // random 3x3 shapes: sides not a multiple of 4 (partial tiles), 1x1 images,
+  // tile counts not a multiple of 16, with bias; at 1e-4 like F(2x2, 3x3)
+  check_random_3x3(rng, 100, 13, 13, "winograd 4x4 matrices");
+  // the ResNet-18 layers it takes by shape, at their widths (the rounding grows with the channels)
+  check_layers_against_naive({ConvCase{{3, 256, 4, 4}, {256, 256, 3, 3}, {1, 1}, false},
+                              ConvCase{{2, 128, 8, 8}, {128, 128, 3, 3}, {1, 1}, false},
+                              ConvCase{{2, 64, 7, 7}, {64, 64, 3, 3}, {1, 1}, false},
+                              ConvCase{{2, 64, 16, 16}, {64, 64, 3, 3}, {1, 1}, false}},
+                             rng);
+  gradcheck_conv({ConvCase{{2, 2, 5, 6}, {3, 2, 3, 3}, {1, 1}, true}, ConvCase{{3, 3, 3, 3}, {2, 3, 3, 3}, {1, 1}, false}},
+                 rng);
+  for (const ConvCase& c : {ConvCase{{37, 16, 4, 4}, {32, 16, 3, 3}, {1, 1}, true},
+                            ConvCase{{21, 8, 7, 10}, {16, 8, 3, 3}, {1, 1}, false}}) {
+    check_conv_same_at_1_and_2_threads(c, rng);
   }
-  // Auto: forward and input gradient as matrices on 4x4 images from 64 channels; the
-  // weight gradient up to 8x8 (odd sides from 128 channels); else as before
+  check_grads_accumulate({5, 6, 9, 5}, 7, rng);
+  // F(4x4, 3x3) on canvases, a tile side other than 2 or 4, or a U from outside: errors, not wrong numbers
+  {
+    Tensor x = Tensor::uniform({1, 2, 4, 4}, -1, 1, rng), w = Tensor::uniform({3, 2, 3, 3}, -1, 1, rng);
+    Tensor y = Tensor::empty({1, 3, 4, 4}), U = Tensor::empty({16, 3, 2});
+    conv_winograd::Problem p;
+    p.N = 1, p.C = 2, p.H = p.W = 4, p.O = 3, p.x = x.data(), p.w = w.data(), p.m = 4;
+    const char* layout = "conv_winograd: F(4x4, 3x3) takes the matrices layout and transforms its own weights (U null)";
+    CHECK_THROWS_WITH_AS(conv_winograd::forward(p, nullptr, y.data(), false), layout, mt::Error);
+    p.matrices = true, p.U = U.data();
+    CHECK_THROWS_WITH_AS(conv_winograd::forward(p, nullptr, y.data(), false), layout, mt::Error);
+    p.U = nullptr, p.m = 3;
+    CHECK_THROWS_WITH_AS(conv_winograd::forward(p, nullptr, y.data(), false),
+                         "conv_winograd: output tile side m = 3, not 2 or 4", mt::Error);
+    Tensor dw = Tensor::zeros({3, 2, 3, 3});
+    CHECK_THROWS_AS(conv_winograd::grad_weight(p, y.data(), dw.data()), mt::Error);
+  }
+  // Auto (engine/ops_conv.cpp, winograd_4x4): the weight gradient from 64
+  // channels on every image size its matrices fit; the forward and input
+  // gradient from 64 channels on 4x4 and 8x8 images; F(2x2, 3x3) on canvases
+  // for those on larger images; else as before
   conv2d_force_path(ConvPath::Auto);
   const Conv2dArgs a{1, 1};
-  CHECK(conv2d_path_name({64, 128, 4, 4}, {128, 128, 3, 3}, a) == "winograd matrices");
-  CHECK(conv2d_path_name({64, 64, 4, 4}, {64, 64, 3, 3}, a) == "winograd matrices");
-  CHECK(conv2d_path_name({64, 128, 8, 8}, {128, 128, 3, 3}, a) == "winograd (dW winograd matrices)");
-  CHECK(conv2d_path_name({64, 128, 7, 7}, {128, 128, 3, 3}, a) == "flat (dW winograd matrices)");
-  CHECK(conv2d_path_name({64, 64, 7, 7}, {64, 64, 3, 3}, a) == "flat");
-  CHECK(conv2d_path_name({64, 64, 16, 16}, {64, 64, 3, 3}, a) == "winograd (dW flat)");
+  CHECK(conv2d_path_name({64, 256, 4, 4}, {256, 256, 3, 3}, a) == "winograd 4x4 matrices");
+  CHECK(conv2d_path_name({64, 128, 4, 4}, {128, 128, 3, 3}, a) == "winograd 4x4 matrices");
+  CHECK(conv2d_path_name({64, 64, 4, 4}, {64, 64, 3, 3}, a) == "winograd 4x4 matrices");
+  CHECK(conv2d_path_name({64, 128, 8, 8}, {128, 128, 3, 3}, a) == "winograd 4x4 matrices");
+  CHECK(conv2d_path_name({64, 128, 7, 7}, {128, 128, 3, 3}, a) == "flat (dW winograd 4x4 matrices)");
+  CHECK(conv2d_path_name({64, 64, 7, 7}, {64, 64, 3, 3}, a) == "flat (dW winograd 4x4 matrices)");
+  CHECK(conv2d_path_name({64, 64, 16, 16}, {64, 64, 3, 3}, a) == "winograd (dW winograd 4x4 matrices)");
+  // 36 (C + O) tiles floats past 64 MB: the flat weight gradient
+  CHECK(conv2d_path_name({64, 64, 32, 32}, {64, 64, 3, 3}, a) == "winograd (dW flat)");
   CHECK(conv2d_path_name({64, 32, 4, 4}, {32, 32, 3, 3}, a) == "flat");
+  CHECK(conv2d_path_name({64, 32, 32, 32}, {32, 32, 3, 3}, a) == "flat");
+  // and the auto choice computes what the naive loops do (both layouts, one conv)
+  check_layers_against_naive({ConvCase{{4, 64, 8, 8}, {64, 64, 3, 3}, {1, 1}, false},
+                              ConvCase{{4, 64, 7, 7}, {64, 64, 3, 3}, {1, 1}, false}},
+                             rng);
 }
 
 TEST_CASE("Winograd's input gradient reads the forward's transformed weights: the same bits as transforming") {
@@ -382,7 +435,8 @@ TEST_CASE("grouped columns: small outputs' gradients, several samples per sgemm"
       {{{5, 64, 8, 8}, {16, 64, 3, 3}, {2, 1}, true}, "flat (dx columns x5, dW columns x5)"},
       {{{20, 512, 2, 2}, {4, 512, 1, 1}, {1, 0}, true}, "columns x20"},  // 1x1: x copied as columns
       {{{3, 32, 14, 14}, {64, 32, 3, 3}, {2, 1}, false}, "flat"},          // K = 288: the flat kernels
-      {{{3, 64, 7, 7}, {64, 64, 3, 3}, {1, 1}, false}, "flat"},            // stride 1, 49 positions
+      // stride 1, 49 positions: flat (its weight gradient by Winograd's F(4x4, 3x3))
+      {{{3, 64, 7, 7}, {64, 64, 3, 3}, {1, 1}, false}, "flat (dW winograd 4x4 matrices)"},
   };
   for (const auto& entry : chosen) {
     const ConvCase& c = entry.first;  // (not a structured binding: clang's C++17 INFO cannot capture one)

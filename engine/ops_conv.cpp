@@ -424,32 +424,31 @@ bool flat_path(const ConvGeom& g) {
   return g.O >= 16 && g.C >= 8 && g.kh * g.kw > 1;
 }
 
-// Which passes take Winograd's algorithms (engine/conv_winograd.h): F(2x2, 3x3)
-// with its tiles on canvases, or F(4x4, 3x3) with its tiles as the columns of
-// 36 matrices, products by sgemm. Measured (1 thread, batch 64, process CPU
-// time, ms per pass, least of 9 runs, three alternating runs, against the
-// kernels the other rules take):
-// - F(2x2, 3x3) on canvases: forward and input gradient win from 64 channels
-//   on images of 8x8 and more, lose below (narrow layers: short products,
-//   transforms not amortised; 4x4 images: a third of the grid is gaps between
-//   images); its weight gradient loses everywhere (short products per band);
-// - F(4x4, 3x3) as matrices (a fourth of the direct correlation's multiplies
-//   where F(2x2, 3x3) takes 4/9, and a 6x6 tile per 16 outputs to transform
-//   and move where F(2x2, 3x3) takes a 4x4 one per 4): the weight gradient
-//   wins from 64 channels on every image size ResNet-18 has ([64,64,16,16]:
-//   7.0 against the flat kernel's 9.1-9.3; [64,128,8,8]: 4.7-5.1 against
-//   F(2x2, 3x3) matrices' 6.4-6.5; [64,64,7,7]: 2.0 against flat 2.2-2.6;
-//   [64,128,4,4]: 1.4-1.7 against 1.8-2.2; [64,256,4,4]: 4.8-5.8 against
-//   5.8-6.6; [64,128,16,16]: 18-19 against flat 38-39) and loses below 64
-//   ([64,32,16,16] x 32: 3.1-3.3 against 2.5); the forward wins on images of
-//   8x8 and less from 64 channels ([64,128,8,8]: 4.1-4.6 against the canvases'
-//   5.4-6.0; [64,256,4,4]: 4.2-4.7 against F(2x2, 3x3) matrices' 5.8-6.0;
-//   [64,128,4,4]: 1.3-1.4 against 1.7-1.9; [64,64,8,8]: 1.6-1.7 against
-//   1.6-1.8) and ties above (16x16 x 64: 5.6-5.9 against 6.0-8.1) or on 7x7
-//   (flat 1.6-1.8 against 1.6-1.7); the input gradient goes with the forward
-//   (it transforms the flipped kernel again, where F(2x2, 3x3)'s reads the
-//   forward's: at [64,256,4,4] 5.2-6.1 against 4.3-5.6, less than the forward gains).
-// The matrices' operands, 36 (C + O) tiles floats, stay within 64 MB.
+// Which passes take Winograd's algorithms (engine/conv_winograd.h): F(4x4, 3x3)
+// with its tiles as the columns of 36 matrices, products by sgemm, or
+// F(2x2, 3x3) with its tiles on canvases. F(4x4, 3x3) takes a fourth of the
+// direct correlation's multiplies (F(2x2, 3x3) 4/9) and moves a 6x6 tile per
+// 16 outputs where F(2x2, 3x3) moves a 4x4 one per 4. Measured (1 thread,
+// batch 64, process CPU time, ms per pass, least of 9 runs, three alternating
+// runs, against the kernels the other rules take):
+// - F(4x4, 3x3) wins all three passes from 64 channels on every image size
+//   ResNet-18 has: forward / input gradient / weight gradient [64,64,16,16]:
+//   4.6-4.7 / 5.0-6.1 / 5.2-5.8 against F(2x2, 3x3) on canvases 5.1-5.2 /
+//   5.7-6.1 and the flat weight gradient (9.1-9.3 before F(4x4, 3x3) took it);
+//   [64,64,7,7]: 1.3-1.4 / 1.4-1.6 / 1.5-1.6 against the flat kernels' 1.5 /
+//   1.5-1.6 / 2.2-2.6; [64,128,7,7]: 3.7 / 4.0-4.2 against 5.5 / 6.0-6.5;
+//   [64,128,16,16]: 14.3-15.4 / 16.4-17.8 / 16-18.5 against 17.6-17.9 /
+//   19.4-19.9 / flat 38-39; [64,128,8,8] forward 4.1-4.6 against the
+//   canvases' 5.4-6.0; [64,256,4,4] forward 4.2-4.7 against F(2x2, 3x3) as
+//   matrices 5.8-6.0, weight gradient 4.8-5.8 against 5.8-6.6. Below 64
+//   channels it loses or ties ([64,32,32,32] x 32: 8.0-8.6 / 9.3-9.5 /
+//   10.1-10.6 against flat 6.4-6.7 / 6.7-7.1 / 9.7-10.3; [64,32,16,16]:
+//   1.8 / 1.9-2.1 against 1.6-1.8 / 1.6-1.7). Its matrices, 36 (C + O) tiles
+//   floats, must stay within 64 MB ([64,64,32,32] x 64 does not).
+// - F(2x2, 3x3) on canvases: forward and input gradient from 64 channels on
+//   images of 8x8 and more where the matrices do not fit (they win there
+//   against the flat kernels; narrow layers lose: short products, transforms
+//   not amortised); its weight gradient loses everywhere (short products per band).
 // F(2x2, 3x3) as matrices (16 of them) is forced only (tests, benchmarks):
 // F(4x4, 3x3) beat it on every shape it used to take.
 struct WinogradPasses {
@@ -457,13 +456,12 @@ struct WinogradPasses {
   bool all() const { return forward && input_grad && weight_grad; }
 };
 
-// F(4x4, 3x3) as matrices: the weight gradient (weight_grad), or the forward and the input gradient.
-bool winograd_4x4(const ConvGeom& g, bool weight_grad) {
+// F(4x4, 3x3) as matrices, for all three passes.
+bool winograd_4x4(const ConvGeom& g) {
   if (g_force_path != ConvPath::Auto) return g_force_path == ConvPath::Winograd4x4;
   const int64_t tiles = (int64_t)g.N * ((g.H + 3) / 4) * ((g.W + 3) / 4);
   const bool fits = 36 * (int64_t)(g.C + g.O) * tiles <= (int64_t(1) << 24);
-  if (!fits || g.C < 64 || g.O < 64) return false;
-  return weight_grad || (g.H <= 8 && g.W <= 8 && g.H % 4 == 0 && g.W % 4 == 0);
+  return fits && g.C >= 64 && g.O >= 64;
 }
 
 WinogradPasses winograd_passes(const ConvGeom& g) {
@@ -475,28 +473,28 @@ WinogradPasses winograd_passes(const ConvGeom& g) {
                                                g_force_path == ConvPath::Winograd4x4;
     return w;
   }
-  w.forward = w.input_grad = (g.C >= 64 && g.O >= 64 && g.H >= 8 && g.W >= 8) || winograd_4x4(g, false);
-  w.weight_grad = winograd_4x4(g, true);
+  w.forward = w.input_grad = (g.C >= 64 && g.O >= 64 && g.H >= 8 && g.W >= 8) || winograd_4x4(g);
+  w.weight_grad = winograd_4x4(g);
   return w;
 }
 
-conv_winograd::Problem winograd_problem(const ConvGeom& g, const float* x, const float* w, bool weight_grad) {
+conv_winograd::Problem winograd_problem(const ConvGeom& g, const float* x, const float* w) {
   conv_winograd::Problem p;
   p.N = g.N, p.C = g.C, p.H = g.H, p.W = g.W, p.O = g.O, p.x = x, p.w = w;
-  p.m = winograd_4x4(g, weight_grad) ? 4 : 2;
+  p.m = winograd_4x4(g) ? 4 : 2;
   p.matrices = p.m == 4 || g_force_path == ConvPath::WinogradMatrices;
   return p;
 }
 
 // U: the transformed weights (conv_winograd::Problem::U) or null.
 void winograd_forward(const ConvGeom& g, const float* X, const float* Wt, const float* U, const float* B, float* Y) {
-  conv_winograd::Problem p = winograd_problem(g, X, Wt, false);
+  conv_winograd::Problem p = winograd_problem(g, X, Wt);
   p.U = U;
   conv_winograd::forward(p, B, Y, false);
 }
 
 void winograd_grad_weight(const ConvGeom& g, const float* X, const float* Wt, const float* dY, float* dW) {
-  conv_winograd::grad_weight(winograd_problem(g, X, Wt, true), dY, dW);
+  conv_winograd::grad_weight(winograd_problem(g, X, Wt), dY, dW);
 }
 
 // dx: the same correlation of dy, the kernel flipped and its channels swapped
@@ -504,7 +502,7 @@ void winograd_grad_weight(const ConvGeom& g, const float* X, const float* Wt, co
 void winograd_input_grad(const ConvGeom& g, const float* Wt, const float* U, const float* dY, float* dX, bool fresh) {
   conv_winograd::Problem q;
   q.N = g.N, q.C = g.O, q.H = g.Ho, q.W = g.Wo, q.O = g.C, q.x = dY, q.w = Wt, q.flip = true, q.U = U;
-  q.m = winograd_4x4(g, false) ? 4 : 2;  // F(4x4, 3x3) transforms the flipped kernel itself (U is null)
+  q.m = winograd_4x4(g) ? 4 : 2;  // F(4x4, 3x3) transforms the flipped kernel itself (U is null)
   q.matrices = q.m == 4 || g_force_path == ConvPath::WinogradMatrices;
   conv_winograd::forward(q, nullptr, dX, !fresh);
 }
@@ -890,7 +888,7 @@ Tensor conv2d(const Tensor& x, const Tensor& W, const Tensor& b, Conv2dArgs a) {
   // (F(2x2, 3x3): F(4x4, 3x3)'s input gradient transforms the flipped kernel itself)
   Tensor U;
   if (k.forward == Kernel::Winograd && k.input_grad == Kernel::Winograd && any_requires_grad({&x})) {
-    const conv_winograd::Problem p = winograd_problem(g, x.data(), W.data(), false);
+    const conv_winograd::Problem p = winograd_problem(g, x.data(), W.data());
     if (p.m == 2) {
       U = Tensor::empty({16, g.O, g.C});
       conv_winograd::transform_weights(p, U.data());
@@ -940,22 +938,21 @@ void conv2d_force_path(ConvPath p) { g_force_path = p; }
 std::string conv2d_path_name(const Shape& x, const Shape& w, Conv2dArgs a) {
   const ConvGeom g = conv_geometry(x, w, nullptr, a);
   const Passes k = conv_passes(g);
-  const auto name = [&](Kernel v, bool dW) -> std::string {
+  const auto name = [&](Kernel v) -> std::string {
     switch (v) {
       case Kernel::Flat: return "flat";
       case Kernel::Direct: return "direct";
       case Kernel::Winograd:
-        if (winograd_4x4(g, dW)) return "winograd 4x4 matrices";
+        if (winograd_4x4(g)) return "winograd 4x4 matrices";
         return g_force_path == ConvPath::WinogradMatrices ? "winograd matrices" : "winograd";
       case Kernel::Columns: return samples_per_product(g) > 1 ? "columns x" + std::to_string(samples_per_product(g)) : "columns";
     }
     return "";
   };
   // the forward's kernel, then the backward passes that take another: e.g. "winograd (dW flat)"
-  std::string s = name(k.forward, false), extra;
-  if (name(k.input_grad, false) != s) extra += "dx " + name(k.input_grad, false);
-  if (name(k.weight_grad, true) != s)
-    extra += (extra.empty() ? "" : ", ") + std::string("dW ") + name(k.weight_grad, true);
+  std::string s = name(k.forward), extra;
+  if (name(k.input_grad) != s) extra += "dx " + name(k.input_grad);
+  if (name(k.weight_grad) != s) extra += (extra.empty() ? "" : ", ") + std::string("dW ") + name(k.weight_grad);
   return extra.empty() ? s : s + " (" + extra + ")";
 }
 

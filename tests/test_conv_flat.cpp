@@ -356,6 +356,25 @@ TEST_CASE("Winograd's F(4x4, 3x3) as matrices: the naive loops, finite differenc
     check_conv_same_at_1_and_2_threads(c, rng);
   }
   check_grads_accumulate({5, 6, 9, 5}, 7, rng);
+  // the tiles' patches gathered with AVX2 shuffles or element by element (a
+  // build without AVX2): the same bits, forward and weight gradient
+  {
+    Tensor x = Tensor::uniform({16, 5, 8, 11}, -1, 1, rng), w = Tensor::uniform({7, 5, 3, 3}, -1, 1, rng);
+    Tensor dy = Tensor::uniform({16, 7, 8, 11}, -1, 1, rng);
+    conv_winograd::Problem p;
+    p.N = 16, p.C = 5, p.H = 8, p.W = 11, p.O = 7, p.x = x.data(), p.w = w.data(), p.m = 4, p.matrices = true;
+    std::vector<Tensor> y, dw;
+    for (cpu_dispatch::Level level : {cpu_dispatch::Level::Avx512, cpu_dispatch::Level::Portable}) {
+      cpu_dispatch::cap(level);
+      y.push_back(Tensor::empty({16, 7, 8, 11}));
+      dw.push_back(Tensor::zeros({7, 5, 3, 3}));
+      conv_winograd::forward(p, nullptr, y.back().data(), false);
+      conv_winograd::grad_weight(p, dy.data(), dw.back().data());
+    }
+    cpu_dispatch::cap(cpu_dispatch::Level::Avx512);
+    CHECK(same_bits(y[0], y[1]));
+    CHECK(same_bits(dw[0], dw[1]));
+  }
   // F(4x4, 3x3) on canvases, a tile side other than 2 or 4, or a U from outside: errors, not wrong numbers
   {
     Tensor x = Tensor::uniform({1, 2, 4, 4}, -1, 1, rng), w = Tensor::uniform({3, 2, 3, 3}, -1, 1, rng);
@@ -372,20 +391,19 @@ TEST_CASE("Winograd's F(4x4, 3x3) as matrices: the naive loops, finite differenc
     Tensor dw = Tensor::zeros({3, 2, 3, 3});
     CHECK_THROWS_AS(conv_winograd::grad_weight(p, y.data(), dw.data()), mt::Error);
   }
-  // Auto (engine/ops_conv.cpp, winograd_4x4): the weight gradient from 64
-  // channels on every image size its matrices fit; the forward and input
-  // gradient from 64 channels on 4x4 and 8x8 images; F(2x2, 3x3) on canvases
-  // for those on larger images; else as before
+  // Auto (engine/ops_conv.cpp, winograd_4x4): all three passes from 64
+  // channels on every image size its matrices fit; past 64 MB, F(2x2, 3x3) on
+  // canvases for the forward and input gradient and the flat weight gradient;
+  // below 64 channels the flat kernels
   conv2d_force_path(ConvPath::Auto);
   const Conv2dArgs a{1, 1};
   CHECK(conv2d_path_name({64, 256, 4, 4}, {256, 256, 3, 3}, a) == "winograd 4x4 matrices");
   CHECK(conv2d_path_name({64, 128, 4, 4}, {128, 128, 3, 3}, a) == "winograd 4x4 matrices");
   CHECK(conv2d_path_name({64, 64, 4, 4}, {64, 64, 3, 3}, a) == "winograd 4x4 matrices");
   CHECK(conv2d_path_name({64, 128, 8, 8}, {128, 128, 3, 3}, a) == "winograd 4x4 matrices");
-  CHECK(conv2d_path_name({64, 128, 7, 7}, {128, 128, 3, 3}, a) == "flat (dW winograd 4x4 matrices)");
-  CHECK(conv2d_path_name({64, 64, 7, 7}, {64, 64, 3, 3}, a) == "flat (dW winograd 4x4 matrices)");
-  CHECK(conv2d_path_name({64, 64, 16, 16}, {64, 64, 3, 3}, a) == "winograd (dW winograd 4x4 matrices)");
-  // 36 (C + O) tiles floats past 64 MB: the flat weight gradient
+  CHECK(conv2d_path_name({64, 128, 7, 7}, {128, 128, 3, 3}, a) == "winograd 4x4 matrices");
+  CHECK(conv2d_path_name({64, 64, 7, 7}, {64, 64, 3, 3}, a) == "winograd 4x4 matrices");
+  CHECK(conv2d_path_name({64, 64, 16, 16}, {64, 64, 3, 3}, a) == "winograd 4x4 matrices");
   CHECK(conv2d_path_name({64, 64, 32, 32}, {64, 64, 3, 3}, a) == "winograd (dW flat)");
   CHECK(conv2d_path_name({64, 32, 4, 4}, {32, 32, 3, 3}, a) == "flat");
   CHECK(conv2d_path_name({64, 32, 32, 32}, {32, 32, 3, 3}, a) == "flat");
@@ -435,8 +453,9 @@ TEST_CASE("grouped columns: small outputs' gradients, several samples per sgemm"
       {{{5, 64, 8, 8}, {16, 64, 3, 3}, {2, 1}, true}, "flat (dx columns x5, dW columns x5)"},
       {{{20, 512, 2, 2}, {4, 512, 1, 1}, {1, 0}, true}, "columns x20"},  // 1x1: x copied as columns
       {{{3, 32, 14, 14}, {64, 32, 3, 3}, {2, 1}, false}, "flat"},          // K = 288: the flat kernels
-      // stride 1, 49 positions: flat (its weight gradient by Winograd's F(4x4, 3x3))
-      {{{3, 64, 7, 7}, {64, 64, 3, 3}, {1, 1}, false}, "flat (dW winograd 4x4 matrices)"},
+      // stride 1, 49 positions, 64 channels: Winograd's F(4x4, 3x3) (32 channels: flat)
+      {{{3, 64, 7, 7}, {64, 64, 3, 3}, {1, 1}, false}, "winograd 4x4 matrices"},
+      {{{3, 32, 7, 7}, {32, 32, 3, 3}, {1, 1}, false}, "flat"},
   };
   for (const auto& entry : chosen) {
     const ConvCase& c = entry.first;  // (not a structured binding: clang's C++17 INFO cannot capture one)

@@ -82,8 +82,9 @@ struct Conv2dGrads { Tensor dx, dW, db; };
 Conv2dGrads conv2d_backward_naive(const Tensor& x, const Tensor& W, const Tensor& gy, Conv2dArgs a = {});
 // conv2d picks its kernels by shape (engine/ops_conv.cpp): Columns (im2col +
 // sgemm), Direct (engine/conv_direct.h, stride 1), Flat (engine/conv_flat.h)
-// or Winograd (engine/conv_winograd.h, 3x3 stride 1 padding 1; its tiles on
-// canvases, or as matrices on small images).
+// or Winograd (engine/conv_winograd.h, 3x3 stride 1 padding 1: F(4x4, 3x3)
+// with its tiles as matrices from 64 channels, F(2x2, 3x3) on canvases where
+// those matrices would pass 64 MB).
 // Tests: force one path for every shape it takes (Direct and Winograd fall
 // back to the columns where they do not apply; Winograd takes canvases,
 // WinogradMatrices matrices, Winograd4x4 matrices with F(4x4, 3x3)); Auto

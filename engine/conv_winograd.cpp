@@ -377,12 +377,6 @@ __attribute__((optimize("no-tree-loop-distribute-patterns"))) void pad_rows(cons
   }
 }
 
-// xp [N, C, rows, ld]: x with a zero border of one (and more past the last
-// row and column, to whole tiles).
-void pad_planes(const Tiles& g, const float* x, float* xp) {
-  parallel_for((int64_t)g.N * g.C, 16, [&](int64_t i0, int64_t i1) { pad_rows(g, x, i0, i1, xp); });
-}
-
 // Moving 16 tiles' patches or blocks into d[element * 16 + tile] (and back)
 // is a transposition; element by element it took a quarter of F(4x4, 3x3)'s
 // weight gradient. Rows of 4 floats transpose four tiles at a time in SSE
@@ -407,7 +401,7 @@ __attribute__((target("avx2"))) inline void transpose8(__m256 r[8]) {
 }
 
 // gather_patches<6> for 16 whole tiles (at[l] >= 0): each row read as eight
-// floats (two past the patch: xp has the slack).
+// floats (two past the patch: input_tiles leaves xp the slack).
 __attribute__((target("avx2"))) void gather_patches6_avx2(const float* xp_c, const int64_t* at, int64_t ld,
                                                           float* __restrict d) {
   for (int r = 0; r < 6; r++)
@@ -454,6 +448,19 @@ void transform_input_tiles(const Tiles& g, const float* xp, float* V) {
         else input_transform6(dp, vp);
       }
   });
+}
+
+// V_xi [C x Tp] of x [N, C, H, W], in the calling thread's scratch (shared by
+// the workers): x padded into planes xp [N, C, rows, ld] (a zero border of one,
+// and more past the last row and column, to whole tiles; plus the slack the
+// eight-float rows of gather_patches6_avx2 read past the last patch), then
+// transformed.
+const float* input_tiles(const Tiles& g, const float* x) {
+  float* xp = scratch<float>(kScratchCols, (int64_t)g.N * g.C * g.pad.plane() + 8);
+  float* V = scratch<float>(kScratchColGrad, g.xi * g.C * g.Tp);
+  parallel_for((int64_t)g.N * g.C, 16, [&](int64_t i0, int64_t i1) { pad_rows(g, x, i0, i1, xp); });
+  transform_input_tiles(g, xp, V);
+  return V;
 }
 
 // [m m Tp]: where output (a, b) of tile t lies in an [N, O, H, W] tensor (the
@@ -552,12 +559,9 @@ void matrices_forward(const Problem& p, const float* bias, float* y, bool accumu
   const int xi = g.xi;
   // the calling thread's buffers, shared by the workers
   float* Uoc = scratch<float>(kScratchSetup, (int64_t)xi * O * C);
-  float* xp = scratch<float>(kScratchCols, (int64_t)p.N * C * g.pad.plane() + 8);  // + the 8-float rows' slack
-  float* V = scratch<float>(kScratchColGrad, xi * C * g.Tp);
   float* M = scratch<float>(kScratchDx, xi * O * g.Tp);
   const WeightsU U = weights_U(p, Uoc);
-  pad_planes(g, p.x, xp);
-  transform_input_tiles(g, xp, V);
+  const float* V = input_tiles(g, p.x);
   parallel_for(xi, 1, [&](int64_t e0, int64_t e1) {  // M_xi = U_xi V_xi
     for (int64_t e = e0; e < e1; e++)
       gemm_serial(U.transposed, false, O, (int)g.Tp, C, U.xi(p, (int)e), V + e * C * g.Tp, 0.f, M + e * O * g.Tp);
@@ -589,12 +593,9 @@ void matrices_grad_weight(const Problem& p, const float* dy, float* dw) {
   const int C = p.C, O = p.O;
   const Tiles g = make_tiles(p.m, p.N, C, p.H, p.W);
   const int xi = g.xi, mm = p.m * p.m;
-  float* xp = scratch<float>(kScratchCols, (int64_t)p.N * C * g.pad.plane() + 8);  // + the 8-float rows' slack
-  float* V = scratch<float>(kScratchColGrad, xi * C * g.Tp);
   float* dM = scratch<float>(kScratchDx, xi * O * g.Tp);
   float* dU = scratch<float>(kScratchTileGrad, (int64_t)xi * O * C);
-  pad_planes(g, p.x, xp);
-  transform_input_tiles(g, xp, V);
+  const float* V = input_tiles(g, p.x);
   const std::vector<int64_t> src = tile_outputs(g, O);
   const int64_t plane = (int64_t)g.H * g.W;
   parallel_for(O, 1, [&](int64_t o0, int64_t o1) {  // dM_xi = A dY A^T of every tile's m x m block of dy

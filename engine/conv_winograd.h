@@ -20,11 +20,13 @@
 // Two layouts of the tiles. On canvases (images of 8x8 and more): the
 // conv_canvas plan of a 4x4 stride-2 correlation (its phases hold the tile
 // corners), images side by side, band by band, the products on the conv_flat
-// kernels. As matrices (`matrices`): the tiles of the whole batch are the
-// columns of 16 matrices V_xi [C x tiles] and each product is one sgemm, 16 of
-// them side by side: on a 4x4 image a canvas spends a third of its grid on
-// the gaps between images and a band's products are short. The transforms run
-// over 16 tiles at a time in both.
+// kernels. As matrices (`matrices`): the tiles of the batch, a block of them
+// at a time (tile_block), are the columns of 16 matrices V_xi [C x tiles] and
+// each product is one sgemm; a block is transformed, multiplied and
+// transformed back while it is in one core's cache (the weight gradient's
+// blocks add into their run's dU_xi). On a 4x4 image a canvas spends a third
+// of its grid on the gaps between images and a band's products are short. The
+// transforms run over 16 tiles at a time in both.
 //
 // The matrices also take F(4x4, 3x3) (`m` = 4; the same paper, section 4.2):
 // 6x6 tiles 4 apart, 36 matrices, 36 multiplies per 4x4 outputs and input
@@ -38,8 +40,9 @@
 // they multiply); the error stays near float's precision times the sums' size
 // (tests compare with the naive loops at 1e-4, F(4x4, 3x3) too).
 // Bands of images are fixed by the shapes; per-band weight gradients are
-// added in band order; as matrices, each element of a product is one sgemm's
-// sum over all tiles: the same bits at any thread count.
+// added in band order; as matrices, the blocks and the runs of blocks of the
+// weight gradient are fixed by the shapes and the runs' sums added in run
+// order: the same bits at any thread count.
 #pragma once
 
 namespace mt::conv_winograd {
@@ -66,6 +69,10 @@ struct Problem {
   // takes 144; matrices only, 36 of them, and U null). Its transforms
   // multiply by up to 8, so it rounds more (tests/test_conv_flat.cpp's bound).
   int m = 2;
+  // Matrices: tiles per block, a multiple of 16, or 0 for the choice by shape.
+  // Each block's tiles are transformed, multiplied and transformed back by one
+  // thread while they are in its cache.
+  int tile_block = 0;
 };
 
 // y = the correlation (plus bias[o], or null) when !accumulate, written as

@@ -83,8 +83,8 @@ Conv2dGrads conv2d_backward_naive(const Tensor& x, const Tensor& W, const Tensor
 // conv2d picks its kernels by shape (engine/ops_conv.cpp): Columns (im2col +
 // sgemm), Direct (engine/conv_direct.h, stride 1), Flat (engine/conv_flat.h)
 // or Winograd (engine/conv_winograd.h, 3x3 stride 1 padding 1: F(4x4, 3x3)
-// with its tiles as matrices from 64 channels, F(2x2, 3x3) on canvases where
-// those matrices would pass 64 MB).
+// with its tiles as matrices, a block of tiles at a time, from 16 input and
+// output channels; F(2x2, 3x3) only when forced).
 // Tests: force one path for every shape it takes (Direct and Winograd fall
 // back to the columns where they do not apply; Winograd takes canvases,
 // WinogradMatrices matrices, Winograd4x4 matrices with F(4x4, 3x3)); Auto

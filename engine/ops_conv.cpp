@@ -425,32 +425,29 @@ bool flat_path(const ConvGeom& g) {
 }
 
 // Which passes take Winograd's algorithms (engine/conv_winograd.h): F(4x4, 3x3)
-// with its tiles as the columns of 36 matrices, products by sgemm, or
-// F(2x2, 3x3) with its tiles on canvases. F(4x4, 3x3) takes a fourth of the
-// direct correlation's multiplies (F(2x2, 3x3) 4/9) and moves a 6x6 tile per
-// 16 outputs where F(2x2, 3x3) moves a 4x4 one per 4. Measured (1 thread,
-// batch 64, process CPU time, ms per pass, least of 9 runs, three alternating
-// runs, against the kernels the other rules take):
-// - F(4x4, 3x3) wins all three passes from 64 channels on every image size
-//   ResNet-18 has: forward / input gradient / weight gradient [64,64,16,16]:
-//   4.6-4.7 / 5.0-6.1 / 5.2-5.8 against F(2x2, 3x3) on canvases 5.1-5.2 /
-//   5.7-6.1 and the flat weight gradient (9.1-9.3 before F(4x4, 3x3) took it);
-//   [64,64,7,7]: 1.3-1.4 / 1.4-1.6 / 1.5-1.6 against the flat kernels' 1.5 /
-//   1.5-1.6 / 2.2-2.6; [64,128,7,7]: 3.7 / 4.0-4.2 against 5.5 / 6.0-6.5;
-//   [64,128,16,16]: 14.3-15.4 / 16.4-17.8 / 16-18.5 against 17.6-17.9 /
-//   19.4-19.9 / flat 38-39; [64,128,8,8] forward 4.1-4.6 against the
-//   canvases' 5.4-6.0; [64,256,4,4] forward 4.2-4.7 against F(2x2, 3x3) as
-//   matrices 5.8-6.0, weight gradient 4.8-5.8 against 5.8-6.6. Below 64
-//   channels it loses or ties ([64,32,32,32] x 32: 8.0-8.6 / 9.3-9.5 /
-//   10.1-10.6 against flat 6.4-6.7 / 6.7-7.1 / 9.7-10.3; [64,32,16,16]:
-//   1.8 / 1.9-2.1 against 1.6-1.8 / 1.6-1.7). Its matrices, 36 (C + O) tiles
-//   floats, must stay within 64 MB ([64,64,32,32] x 64 does not).
-// - F(2x2, 3x3) on canvases: forward and input gradient from 64 channels on
-//   images of 8x8 and more where the matrices do not fit (they win there
-//   against the flat kernels; narrow layers lose: short products, transforms
-//   not amortised); its weight gradient loses everywhere (short products per band).
-// F(2x2, 3x3) as matrices (16 of them) is forced only (tests, benchmarks):
-// F(4x4, 3x3) beat it on every shape it used to take.
+// with its tiles as the columns of 36 matrices, a block of tiles at a time
+// (transformed, multiplied by sgemm and transformed back in one thread's
+// cache), or F(2x2, 3x3) with its tiles on canvases. F(4x4, 3x3) takes a
+// fourth of the direct correlation's multiplies (F(2x2, 3x3) 4/9) and moves a
+// 6x6 tile per 16 outputs where F(2x2, 3x3) moves a 4x4 one per 4.
+// Measured (2026-12-01, AMD EPYC, 1 thread, batch 64, process CPU time, least
+// of 7 runs, forward / weight gradient / input gradient, ms; tools in the
+// closing note), against the kernels the other rules take:
+// - F(4x4, 3x3) in blocks wins all three passes from 16 channels:
+//   [64,32,32,32] 6.8-7.3 / 8.7-9.5 / 7.1-7.6 against flat 12.2-12.4 /
+//   14.2-14.6 / 12.0-12.3; [64,16,28,28] 1.9-2.0 / 2.3-2.5 / 2.2-2.4 against
+//   2.6-2.8 / 2.9-3.3 / 2.6-3.0; [64,32,14,14] 1.7 / 2.0-2.4 / 2.0 against
+//   2.5 / 3.1 / 2.6; [64,64,16,16] 5.0-5.2 / 6.5-8.4 / 5.8 against F(4x4, 3x3)
+//   with whole matrices (before the blocks) 7.7 / 9.4 / 7.7; [64,64,32,32]
+//   19.7 / 28.1 / 19.6 against F(2x2, 3x3) on canvases 32.5 and flat 53.3
+//   (weight gradient); [64,32,4,4] 0.14 / 0.17 / 0.14 against flat 0.28 /
+//   0.32 / 0.25. It ties at 16 channels on small images ([64,16,14,14] 2.24
+//   against 2.18 in all) and from 128 channels ([64,256,4,4] 5.4-6.0 / 5.6-6.1
+//   / 5.8-6.7 against the whole matrices' 5.4 / 6.2 / 5.8); with 8 channels it
+//   wins on 28x28 images (2.9 against the direct kernels' 3.6) and ties on
+//   56x56 (13.2 against 13.1), left to the direct kernels.
+// - F(2x2, 3x3), on canvases or as matrices, is forced only (tests,
+//   benchmarks): F(4x4, 3x3) in blocks beat it on every shape measured.
 struct WinogradPasses {
   bool forward = false, input_grad = false, weight_grad = false;
   bool all() const { return forward && input_grad && weight_grad; }
@@ -459,9 +456,7 @@ struct WinogradPasses {
 // F(4x4, 3x3) as matrices, for all three passes.
 bool winograd_4x4(const ConvGeom& g) {
   if (g_force_path != ConvPath::Auto) return g_force_path == ConvPath::Winograd4x4;
-  const int64_t tiles = (int64_t)g.N * ((g.H + 3) / 4) * ((g.W + 3) / 4);
-  const bool fits = 36 * (int64_t)(g.C + g.O) * tiles <= (int64_t(1) << 24);
-  return fits && g.C >= 64 && g.O >= 64;
+  return g.C >= 16 && g.O >= 16;
 }
 
 WinogradPasses winograd_passes(const ConvGeom& g) {
@@ -473,8 +468,7 @@ WinogradPasses winograd_passes(const ConvGeom& g) {
                                                g_force_path == ConvPath::Winograd4x4;
     return w;
   }
-  w.forward = w.input_grad = (g.C >= 64 && g.O >= 64 && g.H >= 8 && g.W >= 8) || winograd_4x4(g);
-  w.weight_grad = winograd_4x4(g);
+  w.forward = w.input_grad = w.weight_grad = winograd_4x4(g);
   return w;
 }
 

@@ -391,10 +391,8 @@ TEST_CASE("Winograd's F(4x4, 3x3) as matrices: the naive loops, finite differenc
     Tensor dw = Tensor::zeros({3, 2, 3, 3});
     CHECK_THROWS_AS(conv_winograd::grad_weight(p, y.data(), dw.data()), mt::Error);
   }
-  // Auto (engine/ops_conv.cpp, winograd_4x4): all three passes from 64
-  // channels on every image size its matrices fit; past 64 MB, F(2x2, 3x3) on
-  // canvases for the forward and input gradient and the flat weight gradient;
-  // below 64 channels the flat kernels
+  // Auto (engine/ops_conv.cpp, winograd_4x4): all three passes from 16 input
+  // and output channels on every image size; below, the flat or direct kernels
   conv2d_force_path(ConvPath::Auto);
   const Conv2dArgs a{1, 1};
   CHECK(conv2d_path_name({64, 256, 4, 4}, {256, 256, 3, 3}, a) == "winograd 4x4 matrices");
@@ -404,13 +402,84 @@ TEST_CASE("Winograd's F(4x4, 3x3) as matrices: the naive loops, finite differenc
   CHECK(conv2d_path_name({64, 128, 7, 7}, {128, 128, 3, 3}, a) == "winograd 4x4 matrices");
   CHECK(conv2d_path_name({64, 64, 7, 7}, {64, 64, 3, 3}, a) == "winograd 4x4 matrices");
   CHECK(conv2d_path_name({64, 64, 16, 16}, {64, 64, 3, 3}, a) == "winograd 4x4 matrices");
-  CHECK(conv2d_path_name({64, 64, 32, 32}, {64, 64, 3, 3}, a) == "winograd (dW flat)");
-  CHECK(conv2d_path_name({64, 32, 4, 4}, {32, 32, 3, 3}, a) == "flat");
-  CHECK(conv2d_path_name({64, 32, 32, 32}, {32, 32, 3, 3}, a) == "flat");
+  CHECK(conv2d_path_name({64, 64, 32, 32}, {64, 64, 3, 3}, a) == "winograd 4x4 matrices");
+  CHECK(conv2d_path_name({64, 32, 4, 4}, {32, 32, 3, 3}, a) == "winograd 4x4 matrices");
+  CHECK(conv2d_path_name({64, 32, 32, 32}, {32, 32, 3, 3}, a) == "winograd 4x4 matrices");
+  CHECK(conv2d_path_name({64, 16, 28, 28}, {16, 16, 3, 3}, a) == "winograd 4x4 matrices");
+  CHECK(conv2d_path_name({64, 8, 28, 28}, {16, 8, 3, 3}, a) == "flat");
+  CHECK(conv2d_path_name({64, 16, 28, 28}, {8, 16, 3, 3}, a) == "direct");
+  CHECK(conv2d_path_name({64, 32, 32, 32}, {32, 32, 3, 3}, {1, 0}) == "flat");  // padding 0: not Winograd's
   // and the auto choice computes what the naive loops do (both layouts, one conv)
   check_layers_against_naive({ConvCase{{4, 64, 8, 8}, {64, 64, 3, 3}, {1, 1}, false},
                               ConvCase{{4, 64, 7, 7}, {64, 64, 3, 3}, {1, 1}, false}},
                              rng);
+}
+
+// F(4x4, 3x3)'s matrices block by block (conv_winograd::Problem::tile_block):
+// y and dW for one problem, at a block size and a thread count.
+struct BlockRun {
+  Tensor y, dw;
+};
+BlockRun run_blocks(conv_winograd::Problem p, int tile_block, int threads, const Tensor& dy) {
+  set_num_threads(threads);
+  p.tile_block = tile_block;
+  BlockRun r{Tensor::empty(dy.shape()), Tensor::zeros({p.O, p.C, 3, 3})};
+  conv_winograd::forward(p, nullptr, r.y.data(), false);
+  conv_winograd::grad_weight(p, dy.data(), r.dw.data());
+  return r;
+}
+
+TEST_CASE("Winograd's F(4x4, 3x3) in blocks of tiles: any block size, the naive loops, runs of blocks, 1 and 2 threads") {
+  Restore restore;
+  Rng rng(43);
+  // Blocks of 16 to 112 tiles and the default (64 forward, 128 weight gradient)
+  // on a batch of 496 tiles (a last, shorter block; at 16 tiles the weight
+  // gradient's 31 blocks in 16 runs, the last shorter), against the naive
+  // loops; the same bits at 1 and 2 threads for each block size.
+  {
+    const int N = 31, C = 16, O = 24, H = 13, W = 15;  // 4 x 4 tiles per image, partial at the edges
+    Tensor x = Tensor::uniform({N, C, H, W}, -1, 1, rng), w = Tensor::uniform({O, C, 3, 3}, -0.3f, 0.3f, rng);
+    Tensor dy = Tensor::uniform({N, O, H, W}, -1, 1, rng);
+    const Tensor y_ref = conv2d_naive(x, w, Tensor(), {1, 1});
+    const Tensor dw_ref = conv2d_backward_naive(x, w, dy, {1, 1}).dW;
+    conv_winograd::Problem p;
+    p.N = N, p.C = C, p.H = H, p.W = W, p.O = O, p.x = x.data(), p.w = w.data(), p.m = 4, p.matrices = true;
+    for (int tb : {0, 16, 32, 48, 112}) {
+      INFO("tile_block " << tb);
+      const BlockRun one = run_blocks(p, tb, 1, dy), two = run_blocks(p, tb, 2, dy);
+      CHECK(max_abs_diff(one.y, y_ref) < 1e-4 * std::max(1.0, max_abs(y_ref)));
+      CHECK(max_abs_diff(one.dw, dw_ref) < 1e-4 * std::max(1.0, max_abs(dw_ref)));
+      CHECK(same_bits(one.y, two.y));
+      CHECK(same_bits(one.dw, two.dw));
+    }
+  }
+  // 192 channels: a run's dU (36 x 192 x 192 floats) allows only 3 runs in 16 MB;
+  // 4 blocks of 16 tiles fall into 2 runs of 2. Against one block in one run.
+  {
+    const int N = 64, C = 192, O = 192, H = 4, W = 4;
+    Tensor x = Tensor::uniform({N, C, H, W}, -1, 1, rng), w = Tensor::uniform({O, C, 3, 3}, -0.1f, 0.1f, rng);
+    Tensor dy = Tensor::uniform({N, O, H, W}, -1, 1, rng);
+    conv_winograd::Problem p;
+    p.N = N, p.C = C, p.H = H, p.W = W, p.O = O, p.x = x.data(), p.w = w.data(), p.m = 4, p.matrices = true;
+    const BlockRun whole = run_blocks(p, 64, 1, dy), one = run_blocks(p, 16, 1, dy), two = run_blocks(p, 16, 2, dy);
+    CHECK(max_abs_diff(one.y, whole.y) <= 1e-5 * max_abs(whole.y));
+    CHECK(max_abs_diff(one.dw, whole.dw) <= 1e-5 * max_abs(whole.dw));
+    CHECK(same_bits(one.y, two.y));
+    CHECK(same_bits(one.dw, two.dw));
+  }
+  // a block that is not a positive multiple of 16: an error naming it
+  {
+    Tensor x = Tensor::uniform({1, 2, 4, 4}, -1, 1, rng), w = Tensor::uniform({3, 2, 3, 3}, -1, 1, rng);
+    Tensor y = Tensor::empty({1, 3, 4, 4});
+    conv_winograd::Problem p;
+    p.N = 1, p.C = 2, p.H = p.W = 4, p.O = 3, p.x = x.data(), p.w = w.data(), p.m = 4, p.matrices = true;
+    p.tile_block = 24;
+    CHECK_THROWS_WITH_AS(conv_winograd::forward(p, nullptr, y.data(), false),
+                         "conv_winograd: tile_block = 24, not 0 or a positive multiple of 16", mt::Error);
+    p.tile_block = -16;
+    CHECK_THROWS_WITH_AS(conv_winograd::forward(p, nullptr, y.data(), false),
+                         "conv_winograd: tile_block = -16, not 0 or a positive multiple of 16", mt::Error);
+  }
 }
 
 TEST_CASE("Winograd's input gradient reads the forward's transformed weights: the same bits as transforming") {
@@ -448,14 +517,15 @@ TEST_CASE("grouped columns: small outputs' gradients, several samples per sgemm"
   // side (K = C kh kw >= 512 and at most 16 output positions, or 64 with
   // stride 2); N past S leaves a last, shorter product; bias on some.
   const std::vector<std::pair<ConvCase, std::string>> chosen = {
-      {{{20, 64, 4, 4}, {16, 64, 3, 3}, {1, 1}, true}, "flat (dx columns x16, dW columns x16)"},
+      {{{20, 64, 6, 6}, {16, 64, 3, 3}, {1, 0}, true}, "flat (dx columns x16, dW columns x16)"},
       {{{6, 64, 16, 16}, {16, 64, 3, 3}, {2, 1}, false}, "flat (dx columns x4, dW columns x4)"},
       {{{5, 64, 8, 8}, {16, 64, 3, 3}, {2, 1}, true}, "flat (dx columns x5, dW columns x5)"},
       {{{20, 512, 2, 2}, {4, 512, 1, 1}, {1, 0}, true}, "columns x20"},  // 1x1: x copied as columns
       {{{3, 32, 14, 14}, {64, 32, 3, 3}, {2, 1}, false}, "flat"},          // K = 288: the flat kernels
-      // stride 1, 49 positions, 64 channels: Winograd's F(4x4, 3x3) (32 channels: flat)
+      // stride 1, padding 1, 49 positions: Winograd's F(4x4, 3x3) from 16 channels (8: flat)
       {{{3, 64, 7, 7}, {64, 64, 3, 3}, {1, 1}, false}, "winograd 4x4 matrices"},
-      {{{3, 32, 7, 7}, {32, 32, 3, 3}, {1, 1}, false}, "flat"},
+      {{{3, 32, 7, 7}, {32, 32, 3, 3}, {1, 1}, false}, "winograd 4x4 matrices"},
+      {{{3, 8, 7, 7}, {32, 8, 3, 3}, {1, 1}, false}, "flat"},
   };
   for (const auto& entry : chosen) {
     const ConvCase& c = entry.first;  // (not a structured binding: clang's C++17 INFO cannot capture one)
@@ -482,10 +552,9 @@ TEST_CASE("grouped columns: small outputs' gradients, several samples per sgemm"
   // Gradients accumulate: a second backward adds each of dx, dW and db once
   // more (dx: each sample's taps summed in a padded plane, then added), so all
   // three double exactly.
-  Tensor x = param({20, 64, 4, 4}, rng), w = param({16, 64, 3, 3}, rng), b = param({16}, rng);
+  Tensor x = param({20, 64, 6, 6}, rng), w = param({16, 64, 3, 3}, rng), b = param({16}, rng);
   Tensor up = Tensor::uniform({20, 16, 4, 4}, -1, 1, rng);
   Conv2dArgs a;
-  a.pad = 1;
   REQUIRE(conv2d_path_name(x.shape(), w.shape(), a) == "flat (dx columns x16, dW columns x16)");
   backward(conv2d(x, w, b, a), up);
   const Tensor gx = x.grad().clone(), gw = w.grad().clone(), gb = b.grad().clone();

@@ -655,14 +655,13 @@ void matrices_grad_weight(const Problem& p, const float* dy, float* dw) {
   const float* xp = padded_input(g, p.x);
   const std::vector<int64_t> src = tile_outputs(g, O);
   const int64_t plane = (int64_t)g.H * g.W, blocks = (g.Tp + tb - 1) / tb, UOC = (int64_t)xi * O * C;
-  const int64_t most = std::min<int64_t>({blocks, 16, std::max<int64_t>(2, (int64_t(1) << 22) / UOC)});
-  const int64_t per = (blocks + most - 1) / most, runs = (blocks + per - 1) / per;
+  const int64_t runs = std::min<int64_t>({blocks, 16, std::max<int64_t>(2, (int64_t(1) << 22) / UOC)});
   float* dU = scratch<float>(kScratchPartials, runs * UOC);
   run_units(runs, [&](int64_t r0, int64_t r1, bool split) {
     float* V = scratch<float>(kScratchColGrad, xi * element_stride(C, tb));
     float* dM = scratch<float>(kScratchDx, xi * element_stride(O, tb));
     for (int64_t r = r0; r < r1; r++) {
-      const int64_t first = r * per, last = std::min(blocks, first + per);
+      const int64_t first = r * blocks / runs, last = (r + 1) * blocks / runs;  // as even as the blocks allow
       for (int64_t b = first; b < last; b++) {
         const int64_t t0 = b * tb;
         const int nb = (int)std::min<int64_t>(tb, g.Tp - t0);

@@ -434,8 +434,8 @@ TEST_CASE("Winograd's F(4x4, 3x3) in blocks of tiles: any block size, the naive 
   Rng rng(43);
   // Blocks of 16 to 112 tiles and the default (64 forward, 128 weight gradient)
   // on a batch of 496 tiles (a last, shorter block; at 16 tiles the weight
-  // gradient's 31 blocks in 16 runs, the last shorter), against the naive
-  // loops; the same bits at 1 and 2 threads for each block size.
+  // gradient's 31 blocks in 16 runs of 1 or 2), against the naive loops; the
+  // same bits at 1 and 2 threads for each block size.
   {
     const int N = 31, C = 16, O = 24, H = 13, W = 15;  // 4 x 4 tiles per image, partial at the edges
     Tensor x = Tensor::uniform({N, C, H, W}, -1, 1, rng), w = Tensor::uniform({O, C, 3, 3}, -0.3f, 0.3f, rng);
@@ -454,7 +454,7 @@ TEST_CASE("Winograd's F(4x4, 3x3) in blocks of tiles: any block size, the naive 
     }
   }
   // 192 channels: a run's dU (36 x 192 x 192 floats) allows only 3 runs in 16 MB;
-  // 4 blocks of 16 tiles fall into 2 runs of 2. Against one block in one run.
+  // 4 blocks of 16 tiles fall into runs of 1, 1 and 2. Against one block in one run.
   {
     const int N = 64, C = 192, O = 192, H = 4, W = 4;
     Tensor x = Tensor::uniform({N, C, H, W}, -1, 1, rng), w = Tensor::uniform({O, C, 3, 3}, -0.1f, 0.1f, rng);

@@ -477,63 +477,62 @@ void transform_input_block(const Tiles& g, const float* xp, int64_t t0, int nb, 
   });
 }
 
-// [m m Tp]: where output (a, b) of tile t lies in an [N, O, H, W] tensor (the
-// forward's y, the backward's dy), at m m t + m a + b: its offset in channel 0
-// of image n (the same for every channel), or -1 outside the image.
-std::vector<int64_t> tile_outputs(const Tiles& g, int O) {
-  const int m = g.m, mm = m * m;
-  std::vector<int64_t> at(mm * (size_t)g.Tp, -1);
-  for (int64_t t = 0; t < g.T; t++) {
-    const int64_t n = t / ((int64_t)g.th * g.tw), r = t % ((int64_t)g.th * g.tw);
-    for (int ab = 0; ab < mm; ab++) {
-      const int h = m * (int)(r / g.tw) + ab / m, w = m * (int)(r % g.tw) + ab % m;
-      if (h < g.H && w < g.W) at[mm * t + ab] = (n * O * g.H + h) * g.W + w;
-    }
+// Where tile t's m x m outputs lie in an [N, O, H, W] tensor (the forward's y,
+// the backward's dy): from `at` in channel 0 (the same for every channel),
+// `rows` x `cols` of them inside the image (none for the padding tiles past T).
+// Computed per tile as it is needed (a table of every output's offset, built
+// serially each call, cost more than the gathers that read it).
+struct Block {
+  int64_t at = 0;
+  int rows = 0, cols = 0;
+};
+Block output_block(const Tiles& g, int O, int64_t t) {
+  Block b;
+  if (t >= g.T) return b;
+  const int m = g.m;
+  const int64_t per_image = (int64_t)g.th * g.tw, n = t / per_image, r = t % per_image;
+  const int h = m * (int)(r / g.tw), w = m * (int)(r % g.tw);
+  b.at = (n * O * g.H + h) * g.W + w, b.rows = std::min(m, g.H - h), b.cols = std::min(m, g.W - w);
+  return b;
+}
+
+// The blocks of tiles t0 .. t0 + 15 (computed once for all the channels), and
+// whether all 16 are whole (m x m inside the image).
+bool output_blocks(const Tiles& g, int O, int64_t t0, Block* b) {
+  bool whole = true;
+  for (int l = 0; l < kLanes; l++) {
+    b[l] = output_block(g, O, t0 + l);
+    whole = whole && b[l].rows == g.m && b[l].cols == g.m;
   }
-  return at;
+  return whole;
 }
 
-// True when the m x m blocks of tiles t0 .. t0 + 15 all lie inside the image
-// (a block whose last element does lies wholly inside).
-template <int m>
-bool whole_blocks(const std::vector<int64_t>& at, int64_t t0) {
-  for (int l = 0; l < kLanes; l++)
-    if (at[m * m * (t0 + l + 1) - 1] < 0) return false;
-  return true;
-}
-
-// The m x m output blocks of tiles t0 .. t0 + 15 in a plane of width W (at:
-// tile_outputs): a block whose last element lies inside lies wholly inside,
-// its rows contiguous; others go element by element (-1: outside).
+// The m x m output blocks of tiles t0 .. t0 + 15 in a plane: a whole block's
+// rows are contiguous (four tiles' rows at a time through an SSE transpose
+// when all 16 are whole and m = 4); others go element by element.
 // gather: d[ab * 16 + l] = block element ab of tile t0 + l (zeros outside).
 template <int m>
-void gather_blocks(const std::vector<int64_t>& at, int W, int64_t t0, const float* plane, float* __restrict d) {
-  if (m == 4 && whole_blocks<m>(at, t0)) {
+void gather_blocks(const Block* b, bool whole, int W, const float* plane, float* __restrict d) {
+  if (m == 4 && whole) {
     for (int q = 0; q < kLanes; q += 4)  // tiles q .. q + 3
       for (int r = 0; r < 4; r++) {
         __m128 v[4];
-        for (int j = 0; j < 4; j++) v[j] = _mm_loadu_ps(plane + at[m * m * (t0 + q + j)] + (int64_t)r * W);
+        for (int j = 0; j < 4; j++) v[j] = _mm_loadu_ps(plane + b[q + j].at + (int64_t)r * W);
         _MM_TRANSPOSE4_PS(v[0], v[1], v[2], v[3]);
         for (int c = 0; c < 4; c++) _mm_storeu_ps(d + (r * 4 + c) * kLanes + q, v[c]);
       }
     return;
   }
-  for (int l = 0; l < kLanes; l++) {
-    const int64_t* a = at.data() + m * m * (t0 + l);
-    if (a[m * m - 1] >= 0) {
-      const float* __restrict p = plane + a[0];
-      for (int r = 0; r < m; r++)
-        for (int c = 0; c < m; c++) d[(r * m + c) * kLanes + l] = p[(int64_t)r * W + c];
-    } else {
-      for (int ab = 0; ab < m * m; ab++) d[ab * kLanes + l] = a[ab] < 0 ? 0.f : plane[a[ab]];
-    }
-  }
+  for (int l = 0; l < kLanes; l++)
+    for (int r = 0; r < m; r++)
+      for (int c = 0; c < m; c++)
+        d[(r * m + c) * kLanes + l] = r < b[l].rows && c < b[l].cols ? plane[b[l].at + (int64_t)r * W + c] : 0.f;
 }
 // scatter: plane's block element ab of tile t0 + l = init + out[ab * 16 + l], or += it when accumulate.
 template <int m>
-void scatter_blocks(const std::vector<int64_t>& at, int W, int64_t t0, const float* __restrict out, float init,
-                    bool accumulate, float* plane) {
-  if (m == 4 && whole_blocks<m>(at, t0)) {
+void scatter_blocks(const Block* b, bool whole, int W, const float* __restrict out, float init, bool accumulate,
+                    float* plane) {
+  if (m == 4 && whole) {
     const __m128 i4 = _mm_set1_ps(init);
     for (int q = 0; q < kLanes; q += 4)  // tiles q .. q + 3
       for (int r = 0; r < 4; r++) {
@@ -541,29 +540,18 @@ void scatter_blocks(const std::vector<int64_t>& at, int W, int64_t t0, const flo
         for (int c = 0; c < 4; c++) v[c] = _mm_loadu_ps(out + (r * 4 + c) * kLanes + q);
         _MM_TRANSPOSE4_PS(v[0], v[1], v[2], v[3]);  // v[j]: row r of tile q + j
         for (int j = 0; j < 4; j++) {
-          float* p = plane + at[m * m * (t0 + q + j)] + (int64_t)r * W;
+          float* p = plane + b[q + j].at + (int64_t)r * W;
           _mm_storeu_ps(p, accumulate ? _mm_add_ps(_mm_loadu_ps(p), v[j]) : _mm_add_ps(i4, v[j]));
         }
       }
     return;
   }
-  for (int l = 0; l < kLanes; l++) {
-    const int64_t* a = at.data() + m * m * (t0 + l);
-    if (a[m * m - 1] >= 0) {
-      float* __restrict p = plane + a[0];
-      for (int r = 0; r < m; r++)
-        for (int c = 0; c < m; c++) {
-          float& v = p[(int64_t)r * W + c];
-          v = accumulate ? v + out[(r * m + c) * kLanes + l] : init + out[(r * m + c) * kLanes + l];
-        }
-    } else {
-      for (int ab = 0; ab < m * m; ab++) {
-        if (a[ab] < 0) continue;
-        float& v = plane[a[ab]];
-        v = accumulate ? v + out[ab * kLanes + l] : init + out[ab * kLanes + l];
+  for (int l = 0; l < kLanes; l++)
+    for (int r = 0; r < b[l].rows; r++)
+      for (int c = 0; c < b[l].cols; c++) {
+        float& v = plane[b[l].at + (int64_t)r * W + c];
+        v = accumulate ? v + out[(r * m + c) * kLanes + l] : init + out[(r * m + c) * kLanes + l];
       }
-    }
-  }
 }
 
 // The tiles of a block, a multiple of 16: p.tile_block, or by the pass. Its V
@@ -607,7 +595,6 @@ void matrices_forward(const Problem& p, const float* bias, float* y, bool accumu
   float* Uoc = scratch<float>(kScratchSetup, (int64_t)xi * O * C);
   const WeightsU U = weights_U(p, Uoc);
   const float* xp = padded_input(g, p.x);
-  const std::vector<int64_t> dst = tile_outputs(g, O);
   const int64_t plane = (int64_t)g.H * g.W;
   run_units((g.Tp + tb - 1) / tb, [&](int64_t b0, int64_t b1, bool split) {
     float* V = scratch<float>(kScratchColGrad, xi * element_stride(C, tb));
@@ -624,17 +611,18 @@ void matrices_forward(const Problem& p, const float* bias, float* y, bool accumu
       run_split(split, O, [&](int64_t o0, int64_t o1) {
         const float* m[kXi6];
         float out[16 * kLanes];
-        for (int64_t o = o0; o < o1; o++) {
-          const float init = bias ? bias[o] : 0.f;
-          float* yo = y + o * plane;
-          for (int l0 = 0; l0 < nb; l0 += kLanes) {
+        Block blk[kLanes];
+        for (int l0 = 0; l0 < nb; l0 += kLanes) {
+          const bool whole = output_blocks(g, O, t0 + l0, blk);
+          for (int64_t o = o0; o < o1; o++) {
+            const float init = bias ? bias[o] : 0.f;
             for (int e = 0; e < xi; e++) m[e] = M + e * sm + o * nb + l0;
             if (g.m == 2) {
               output_transform(m, out);
-              scatter_blocks<2>(dst, g.W, t0 + l0, out, init, accumulate, yo);
+              scatter_blocks<2>(blk, whole, g.W, out, init, accumulate, y + o * plane);
             } else {
               output_transform6(m, out);
-              scatter_blocks<4>(dst, g.W, t0 + l0, out, init, accumulate, yo);
+              scatter_blocks<4>(blk, whole, g.W, out, init, accumulate, y + o * plane);
             }
           }
         }
@@ -653,7 +641,6 @@ void matrices_grad_weight(const Problem& p, const float* dy, float* dw) {
   const Tiles g = make_tiles(p.m, p.N, C, p.H, p.W);
   const int xi = g.xi, mm = p.m * p.m, tb = tile_block(p, true);
   const float* xp = padded_input(g, p.x);
-  const std::vector<int64_t> src = tile_outputs(g, O);
   const int64_t plane = (int64_t)g.H * g.W, blocks = (g.Tp + tb - 1) / tb, UOC = (int64_t)xi * O * C;
   const int64_t runs = std::min<int64_t>({blocks, 16, std::max<int64_t>(2, (int64_t(1) << 22) / UOC)});
   float* dU = scratch<float>(kScratchPartials, runs * UOC);
@@ -672,14 +659,17 @@ void matrices_grad_weight(const Problem& p, const float* dy, float* dw) {
           const float* dp[16];
           float* m[kXi6];
           for (int ab = 0; ab < mm; ab++) dp[ab] = d + ab * kLanes;
-          for (int64_t o = o0; o < o1; o++)
-            for (int l0 = 0; l0 < nb; l0 += kLanes) {
-              if (g.m == 2) gather_blocks<2>(src, g.W, t0 + l0, dy + o * plane, d);
-              else gather_blocks<4>(src, g.W, t0 + l0, dy + o * plane, d);
+          Block blk[kLanes];
+          for (int l0 = 0; l0 < nb; l0 += kLanes) {
+            const bool whole = output_blocks(g, O, t0 + l0, blk);
+            for (int64_t o = o0; o < o1; o++) {
+              if (g.m == 2) gather_blocks<2>(blk, whole, g.W, dy + o * plane, d);
+              else gather_blocks<4>(blk, whole, g.W, dy + o * plane, d);
               for (int e = 0; e < xi; e++) m[e] = dM + e * sm + o * nb + l0;
               if (g.m == 2) grad_output_transform(dp, m);
               else grad_output_transform6(dp, m);
             }
+          }
         });
         run_split(split, xi, [&](int64_t e0, int64_t e1) {  // dU_xi (+)= dM_xi V_xi^T
           for (int64_t e = e0; e < e1; e++)

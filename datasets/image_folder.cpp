@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <system_error>
@@ -336,6 +337,38 @@ static void check_pnm_length(FILE* f, const std::string& path, int iw, int ih, i
                 " bytes), the file holds " + std::to_string(length) + where);
 }
 
+// A PNG's chunks must lie inside the file: stb_image grows its buffer for an
+// IDAT chunk to the length the chunk declares before it reads the data (found
+// by the fuzzer: a 209-byte PNG whose second IDAT declares 2019451701 bytes
+// made it allocate 2 GB). Each chunk's length against the bytes left, up to
+// IEND; other files are left alone. The file position is restored.
+static void check_png_chunks(FILE* f, const std::string& path, const std::string& where) {
+  const long at = std::ftell(f);
+  static const unsigned char signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  unsigned char head[8];
+  const bool png = std::fread(head, 1, 8, f) == 8 && std::memcmp(head, signature, 8) == 0;
+  std::fseek(f, 0, SEEK_END);
+  const long length = std::ftell(f);
+  std::string error;
+  for (long pos = 8; png && pos + 8 <= length;) {
+    std::fseek(f, pos, SEEK_SET);
+    unsigned char c[8];
+    if (std::fread(c, 1, 8, f) != 8) break;
+    const uint32_t n = uint32_t(c[0]) << 24 | uint32_t(c[1]) << 16 | uint32_t(c[2]) << 8 | c[3];
+    const std::string type(reinterpret_cast<const char*>(c + 4), 4);
+    const long left = length - pos - 12;  // after the chunk's length, type and CRC
+    if (int64_t(n) > left) {
+      error = path + ": PNG chunk '" + type + "' at byte " + std::to_string(pos) + " declares " + std::to_string(n) +
+              " bytes, past the end of the file (" + std::to_string(length) + " bytes)" + where;
+      break;
+    }
+    if (type == "IEND") break;
+    pos += 12 + long(n);
+  }
+  std::fseek(f, at, SEEK_SET);
+  if (!error.empty()) throw Error(error);
+}
+
 void load_image_chw(const std::string& path, int channels, int h, int w, bool center_crop, uint8_t* out,
                     const std::string& where) {
   if (channels != 1 && channels != 3)
@@ -368,6 +401,7 @@ void load_image_chw(const std::string& path, int channels, int h, int w, bool ce
   if (!stbi_info_from_file(f.get(), &iw, &ih, &comp)) throw decode_error();
   check_size("declares");
   check_pnm_length(f.get(), path, iw, ih, comp, where);
+  check_png_chunks(f.get(), path, where);
   stbi_uc* px = stbi_load_from_file(f.get(), &iw, &ih, &comp, channels);
   f.reset();
   if (!px) throw decode_error();

@@ -34,6 +34,9 @@
 // must be within kMaxImageSide per side and kMaxImagePixels in all: a 57-byte
 // GIF can declare an 18735 x 14406 canvas, which stb_image would allocate
 // (hundreds of MB, once per decoding thread) before finding the file empty.
+// Likewise a PNG's chunks must lie inside the file (stb_image sizes its
+// buffer by a chunk's declared length before reading it) and a binary PNM
+// must be as long as its pixels.
 //
 // Errors (mt::Error) name the file and, where there is one, the line:
 //   "list_attr_celeba.txt:7: expected 41 columns, got 40"
@@ -43,6 +46,8 @@
 //   "DIR/b.jpg: cannot decode image (<stb_image's reason>), listed at labels.csv:6"
 //   "DIR/c.gif: image declares 18735x14406 pixels, outside the limit (sides
 //    1..16384, at most 16777216 pixels), listed at labels.csv:7"
+//   "DIR/d.png: PNG chunk 'IDAT' at byte 98 declares 2019451701 bytes, past
+//    the end of the file (209 bytes), listed at labels.csv:8"
 #pragma once
 #include <cstdint>
 #include <string>

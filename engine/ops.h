@@ -91,7 +91,8 @@ Conv2dGrads conv2d_backward_naive(const Tensor& x, const Tensor& W, const Tensor
 // restores the choice by shape.
 enum class ConvPath { Auto, Columns, Direct, Flat, Winograd, WinogradMatrices, Winograd4x4 };
 void conv2d_force_path(ConvPath p);
-// The kernels conv2d takes for these shapes, e.g. "flat" or "winograd (dW flat)" (benchmarks, reports).
+// The kernels conv2d takes for these shapes, e.g. "flat" or "flat (dx columns x16, dW columns x16)"
+// (benchmarks, reports).
 std::string conv2d_path_name(const Shape& x, const Shape& w, Conv2dArgs a = {});
 
 // ---- pooling (engine/ops_pool.cpp) -------------------------------------------

@@ -409,7 +409,7 @@ TEST_CASE("Winograd's F(4x4, 3x3) as matrices: the naive loops, finite differenc
   CHECK(conv2d_path_name({64, 8, 28, 28}, {16, 8, 3, 3}, a) == "flat");
   CHECK(conv2d_path_name({64, 16, 28, 28}, {8, 16, 3, 3}, a) == "direct");
   CHECK(conv2d_path_name({64, 32, 32, 32}, {32, 32, 3, 3}, {1, 0}) == "flat");  // padding 0: not Winograd's
-  // and the auto choice computes what the naive loops do (both layouts, one conv)
+  // and the auto choice computes what the naive loops do (an image side a multiple of 4 and not)
   check_layers_against_naive({ConvCase{{4, 64, 8, 8}, {64, 64, 3, 3}, {1, 1}, false},
                               ConvCase{{4, 64, 7, 7}, {64, 64, 3, 3}, {1, 1}, false}},
                              rng);

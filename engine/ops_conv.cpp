@@ -424,7 +424,7 @@ bool flat_path(const ConvGeom& g) {
   return g.O >= 16 && g.C >= 8 && g.kh * g.kw > 1;
 }
 
-// Which passes take Winograd's algorithms (engine/conv_winograd.h): F(4x4, 3x3)
+// Where Winograd's algorithms take all three passes (engine/conv_winograd.h): F(4x4, 3x3)
 // with its tiles as the columns of 36 matrices, a block of tiles at a time
 // (transformed, multiplied by sgemm and transformed back in one thread's
 // cache), or F(2x2, 3x3) with its tiles on canvases. F(4x4, 3x3) takes a
@@ -450,28 +450,18 @@ bool flat_path(const ConvGeom& g) {
 //   56x56 (13.2 against 13.1), left to the direct kernels.
 // - F(2x2, 3x3), on canvases or as matrices, is forced only (tests,
 //   benchmarks): F(4x4, 3x3) in blocks beat it on every shape measured.
-struct WinogradPasses {
-  bool forward = false, input_grad = false, weight_grad = false;
-  bool all() const { return forward && input_grad && weight_grad; }
-};
-
 // F(4x4, 3x3) as matrices, for all three passes.
 bool winograd_4x4(const ConvGeom& g) {
   if (g_force_path != ConvPath::Auto) return g_force_path == ConvPath::Winograd4x4;
   return g.C >= 16 && g.O >= 16;
 }
 
-WinogradPasses winograd_passes(const ConvGeom& g) {
-  WinogradPasses w;
-  if (!conv_winograd::applies(g.kh, g.kw, g.s, g.p)) return w;
-  if (g_force_path != ConvPath::Auto) {
-    w.forward = w.input_grad = w.weight_grad = g_force_path == ConvPath::Winograd ||
-                                               g_force_path == ConvPath::WinogradMatrices ||
-                                               g_force_path == ConvPath::Winograd4x4;
-    return w;
-  }
-  w.forward = w.input_grad = w.weight_grad = winograd_4x4(g);
-  return w;
+bool winograd_path(const ConvGeom& g) {
+  if (!conv_winograd::applies(g.kh, g.kw, g.s, g.p)) return false;
+  if (g_force_path != ConvPath::Auto)
+    return g_force_path == ConvPath::Winograd || g_force_path == ConvPath::WinogradMatrices ||
+           g_force_path == ConvPath::Winograd4x4;
+  return winograd_4x4(g);
 }
 
 conv_winograd::Problem winograd_problem(const ConvGeom& g, const float* x, const float* w) {
@@ -672,7 +662,7 @@ void flat_backward(const ConvGeom& g, const float* X, const float* Wt, const flo
 // 1.2-2.7x where K = C kh kw >= 512 and the output has at most 16 positions,
 // or at most 64 with stride 2 (ResNet-18's layer-4 entry, and the stride-2 entry of
 // layer 3 at 64x64; the stride-1 4x4 convolutions of layer 4 now take Winograd's
-// matrices, winograd_passes); the flat forward stays ahead everywhere; with fewer than
+// matrices, winograd_path); the flat forward stays ahead everywhere; with fewer than
 // 512 rows (K) or larger stride-1 outputs, the flat kernels (and Winograd's
 // input gradient) win or tie. 256 columns beat 128, 512 and 1024 (the columns
 // of a product stay in L2). Other shapes keep one sample per product.
@@ -839,17 +829,15 @@ struct Passes {
 };
 
 // The kernel of each pass, by shape (README, "Kernels and bits"): Winograd for
-// all three where winograd_passes says so; else the flat kernels for
+// all three where winograd_path says so; else the flat kernels for
 // flat_path's shapes when their canvases fit, with the grouped columns'
-// gradients where grouped_columns says and Winograd's passes where
-// winograd_passes says (either layout); else the direct kernels for
+// gradients where grouped_columns says; else the direct kernels for
 // stride 1 (their input gradient through the columns when the padding is past
 // kh - 1); else the columns. conv2d_force_path overrides it (tests).
 Passes conv_passes(const ConvGeom& g) {
   Passes k{Kernel::Columns, Kernel::Columns, Kernel::Columns, nullptr};
   const auto all = [&](Kernel v) { k.forward = k.input_grad = k.weight_grad = v; };
-  const WinogradPasses wino = winograd_passes(g);
-  if (wino.all()) {
+  if (winograd_path(g)) {
     all(Kernel::Winograd);
     return k;
   }
@@ -859,10 +847,7 @@ Passes conv_passes(const ConvGeom& g) {
     if (flat_fits(*P)) {
       all(Kernel::Flat);
       if (g_force_path == ConvPath::Auto && grouped_columns(g)) k.input_grad = k.weight_grad = Kernel::Columns;
-      if (wino.forward) k.forward = Kernel::Winograd;
-      if (wino.input_grad) k.input_grad = Kernel::Winograd;
-      if (wino.weight_grad) k.weight_grad = Kernel::Winograd;
-      if (k.forward == Kernel::Flat) k.plan = P;
+      k.plan = P;
       return k;
     }
   }

@@ -188,7 +188,10 @@ MT_CLONES void grad_output_transform6(const float* const* dy, float* const* dm) 
   for (int e = 0; e < kXi6; e++) std::memcpy(dm[e], u[e], sizeof(float) * kLanes);
 }
 
-// The weight transforms, in double, each value rounded to float once:
+// The weight transforms, in float, 16 lanes to a vector (they were in double,
+// two vectors of 8, rounded to float at the end: the transform and its
+// untransform took 17 % of a [64,128,4,4] F(4x4, 3x3) layer's three passes,
+// 8-10 % in float; the last bits of U and dW move, a float's rounding or two):
 // G (4 x 3) = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1], applied to columns
 // and then rows. G v for v = (a, b, c) is (a, (a + c + b) / 2, (a + c - b) / 2, c),
 // and G^T w for w = (a, b, c, d) is (a + (b + c) / 2, (b - c) / 2, (b + c) / 2 + d).
@@ -198,37 +201,37 @@ MT_CLONES void grad_output_transform6(const float* const* dy, float* const* dm) 
 // (w3 + w4 - w1 - w2) / 6 + w5).
 // All run over 16 input channels c at a time (one lane each), for the tile
 // side m (2 or 4), from and into rows `stride` apart.
-using Lanes = double[kLanes];
+using Lanes = float[kLanes];
 MT_INLINE_W void G_times(int m, const Lanes& a, const Lanes& b, const Lanes& c, Lanes* o, int stride) {
   if (m == 2) {
     for (int l = 0; l < kLanes; l++) {
-      const double ac = a[l] + c[l];
-      o[0][l] = a[l], o[stride][l] = (ac + b[l]) * 0.5, o[2 * stride][l] = (ac - b[l]) * 0.5, o[3 * stride][l] = c[l];
+      const float ac = a[l] + c[l];
+      o[0][l] = a[l], o[stride][l] = (ac + b[l]) * 0.5f, o[2 * stride][l] = (ac - b[l]) * 0.5f, o[3 * stride][l] = c[l];
     }
     return;
   }
-  constexpr double r6 = 1.0 / 6, r24 = 1.0 / 24;  // multiplies: a division each would dominate the transform
+  constexpr float r6 = 1.f / 6, r24 = 1.f / 24;  // multiplies: a division each would dominate the transform
   for (int l = 0; l < kLanes; l++) {
-    const double ac = a[l] + c[l], a4c = a[l] + 4 * c[l];
-    o[0][l] = a[l] * 0.25, o[stride][l] = -(ac + b[l]) * r6, o[2 * stride][l] = -(ac - b[l]) * r6;
-    o[3 * stride][l] = (a4c + 2 * b[l]) * r24, o[4 * stride][l] = (a4c - 2 * b[l]) * r24, o[5 * stride][l] = c[l];
+    const float ac = a[l] + c[l], a4c = a[l] + 4.f * c[l];
+    o[0][l] = a[l] * 0.25f, o[stride][l] = -(ac + b[l]) * r6, o[2 * stride][l] = -(ac - b[l]) * r6;
+    o[3 * stride][l] = (a4c + 2.f * b[l]) * r24, o[4 * stride][l] = (a4c - 2.f * b[l]) * r24, o[5 * stride][l] = c[l];
   }
 }
 MT_INLINE_W void Gt_times(int m, const Lanes* w, int stride, Lanes& o0, Lanes& o1, Lanes& o2) {
   if (m == 2) {
     for (int l = 0; l < kLanes; l++) {
-      const double a = w[0][l], b = w[stride][l], c = w[2 * stride][l], d = w[3 * stride][l];
-      const double bc = (b + c) * 0.5;
-      o0[l] = a + bc, o1[l] = (b - c) * 0.5, o2[l] = bc + d;
+      const float a = w[0][l], b = w[stride][l], c = w[2 * stride][l], d = w[3 * stride][l];
+      const float bc = (b + c) * 0.5f;
+      o0[l] = a + bc, o1[l] = (b - c) * 0.5f, o2[l] = bc + d;
     }
     return;
   }
-  constexpr double r6 = 1.0 / 6, r12 = 1.0 / 12, r24 = 1.0 / 24;
+  constexpr float r6 = 1.f / 6, r12 = 1.f / 12, r24 = 1.f / 24;
   for (int l = 0; l < kLanes; l++) {
-    const double w0 = w[0][l], w1 = w[stride][l], w2 = w[2 * stride][l], w3 = w[3 * stride][l],
+    const float w0 = w[0][l], w1 = w[stride][l], w2 = w[2 * stride][l], w3 = w[3 * stride][l],
                  w4 = w[4 * stride][l], w5 = w[5 * stride][l];
-    const double s12 = w1 + w2, s34 = w3 + w4;
-    o0[l] = (w0 * 0.25 - s12 * r6) + s34 * r24, o1[l] = (w2 - w1) * r6 + (w3 - w4) * r12, o2[l] = (s34 - s12) * r6 + w5;
+    const float s12 = w1 + w2, s34 = w3 + w4;
+    o0[l] = (w0 * 0.25f - s12 * r6) + s34 * r24, o1[l] = (w2 - w1) * r6 + (w3 - w4) * r12, o2[l] = (s34 - s12) * r6 + w5;
   }
 }
 
@@ -236,15 +239,25 @@ MT_INLINE_W void Gt_times(int m, const Lanes* w, int stride, Lanes& o0, Lanes& o
 // into Uoc [xi][o][c], where g[ki][kj] = W[o, c, ki, kj], or with flip W[c, o, 2 - ki, 2 - kj].
 MT_CLONES void transform_weights_block(const Problem& p, int o, int c0, int nc, float* Uoc) {
   const int O = p.O, C = p.C, a = p.m + 2;
-  double g[9][kLanes] = {}, Gg[18][kLanes], u[kXi6][kLanes];
-  for (int l = 0; l < nc; l++)
-    for (int k = 0; k < 9; k++)
-      g[k][l] = p.flip ? p.w[((int64_t)(c0 + l) * O + o) * 9 + 8 - k] : p.w[((int64_t)o * C + c0 + l) * 9 + k];
+  float g[9][kLanes], Gg[18][kLanes], u[kXi6][kLanes];
+  for (int k = 0; k < 9; k++)
+    for (int l = nc; l < kLanes; l++) g[k][l] = 0.f;
+  if (p.flip) {
+    for (int l = 0; l < nc; l++) {
+      const float* w = p.w + ((int64_t)(c0 + l) * O + o) * 9 + 8;
+      for (int k = 0; k < 9; k++) g[k][l] = w[-k];
+    }
+  } else {
+    const float* w = p.w + ((int64_t)o * C + c0) * 9;  // the nc kernels lie one after another
+    for (int l = 0; l < nc; l++)
+      for (int k = 0; k < 9; k++) g[k][l] = w[l * 9 + k];
+  }
   for (int kj = 0; kj < 3; kj++) G_times(p.m, g[kj], g[3 + kj], g[6 + kj], Gg + kj, 3);  // G g, column kj
   for (int i = 0; i < a; i++) G_times(p.m, Gg[3 * i], Gg[3 * i + 1], Gg[3 * i + 2], u + a * i, 1);  // (G g) G^T
   for (int e = 0; e < a * a; e++) {
     float* dst = Uoc + ((int64_t)e * O + o) * C + c0;
-    for (int l = 0; l < nc; l++) dst[l] = (float)u[e][l];
+    if (nc == kLanes) std::memcpy(dst, u[e], sizeof u[e]);
+    else std::memcpy(dst, u[e], sizeof(float) * nc);
   }
 }
 
@@ -290,11 +303,18 @@ WeightsU weights_U(const Problem& p, float* Uoc) {
 // dg = G^T dU G for output channel o and input channels [c0, c0 + nc) of dU
 // [xi][O][C] (tile side m): dg[ki * 3 + kj][l] is the weight gradient of channel c0 + l.
 MT_CLONES void untransform_weight_grad(int m, const float* dU, int O, int C, int o, int c0, int nc,
-                                       double dg[9][kLanes]) {
+                                       float dg[9][kLanes]) {
   const int a = m + 2;
-  double u[kXi6][kLanes] = {}, r[18][kLanes];
-  for (int e = 0; e < a * a; e++)
-    for (int l = 0; l < nc; l++) u[e][l] = dU[((int64_t)e * O + o) * C + c0 + l];
+  float u[kXi6][kLanes], r[18][kLanes];
+  for (int e = 0; e < a * a; e++) {
+    const float* src = dU + ((int64_t)e * O + o) * C + c0;
+    if (nc == kLanes) {
+      std::memcpy(u[e], src, sizeof u[e]);
+    } else {
+      std::memcpy(u[e], src, sizeof(float) * nc);
+      for (int l = nc; l < kLanes; l++) u[e][l] = 0.f;
+    }
+  }
   for (int j = 0; j < a; j++) Gt_times(m, u + j, a, r[j], r[a + j], r[2 * a + j]);  // G^T dU, column j
   for (int ki = 0; ki < 3; ki++) Gt_times(m, r + a * ki, 1, dg[3 * ki], dg[3 * ki + 1], dg[3 * ki + 2]);  // (G^T dU) G
 }
@@ -686,7 +706,7 @@ void matrices_grad_weight(const Problem& p, const float* dy, float* dw) {
   parallel_for(O, 1, [&](int64_t o0, int64_t o1) {  // dg = G^T dU G
     for (int64_t o = o0; o < o1; o++)
       for (int c0 = 0; c0 < C; c0 += kLanes) {
-        double dg[9][kLanes];
+        float dg[9][kLanes];
         const int nc = std::min(kLanes, C - c0);
         untransform_weight_grad(p.m, dU, O, C, (int)o, c0, nc, dg);
         for (int l = 0; l < nc; l++)
@@ -836,7 +856,7 @@ void grad_weight(const Problem& p, const float* dy, float* dw) {
       float* out = part + band * OC9;
       for (int o = 0; o < O; o++)
         for (int c0 = 0; c0 < C; c0 += kLanes) {
-          double dg[9][kLanes];
+          float dg[9][kLanes];
           const int nc = std::min(kLanes, C - c0);
           untransform_weight_grad(2, dU, O, C, o, c0, nc, dg);
           for (int l = 0; l < nc; l++)

@@ -124,5 +124,9 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, Te
 Tensor batch_norm2d_act(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
                         Tensor& running_var, bool training, float momentum, float eps, const Tensor& residual,
                         bool relu);
+// The bytes of one tensor a block of channels may span in batch_norm2d's two
+// passes (0: the default, 32 MB). For tests, which walk small tensors in many
+// blocks with it; the results do not depend on it.
+void batch_norm2d_block_bytes(int64_t bytes);
 
 }  // namespace mt

@@ -180,10 +180,14 @@ TEST_CASE("batch_norm2d gradients match finite differences (train and eval)") {
             {param({2, 2, 3, 2}, rng, -2, 2)});
 }
 
-TEST_CASE("batch_norm2d is bit-identical at 1, 2, 3 and 5 threads") {
+TEST_CASE("batch_norm2d is bit-identical at 1, 2, 3 and 5 threads, and in blocks of any size") {
   // The threads take ranges of channels (6 channels: 6, 3 + 3, 2 + 2 + 2);
-  // [64, 6, 32, 32] has 256 KB a channel, so the ranges walk one channel a block.
+  // [64, 6, 32, 32] has 256 KB a channel: blocks of 256 KB walk one channel
+  // a block, of 600 KB two, and the default (32 MB) the whole range at once.
   ThreadsGuard guard;
+  struct BlockBytes {
+    ~BlockBytes() { batch_norm2d_block_bytes(0); }
+  } restore;
   for (const Shape& shape : {Shape{16, 6, 7, 7}, Shape{64, 6, 32, 32}})
     for (bool act : {false, true}) {
       Rng rng(8);
@@ -205,14 +209,19 @@ TEST_CASE("batch_norm2d is bit-identical at 1, 2, 3 and 5 threads") {
         if (act) out.push_back(r.grad());
         return out;
       };
+      batch_norm2d_block_bytes(0);
       const std::vector<Tensor> one = run(1);
-      for (int threads : {2, 3, 5}) {
-        const std::vector<Tensor> other = run(threads);
-        for (size_t i = 0; i < one.size(); i++) {
-          INFO("shape " << shape_str(shape) << " act " << act << " threads " << threads << " result " << i);
-          CHECK(std::memcmp(one[i].data(), other[i].data(), sizeof(float) * one[i].numel()) == 0);
+      for (int64_t block : {int64_t(0), int64_t(256) << 10, int64_t(600) << 10})
+        for (int threads : {1, 2, 3, 5}) {
+          if (block == 0 && threads == 1) continue;  // `one` itself
+          batch_norm2d_block_bytes(block);
+          const std::vector<Tensor> other = run(threads);
+          for (size_t i = 0; i < one.size(); i++) {
+            INFO("shape " << shape_str(shape) << " act " << act << " block bytes " << block << " threads " << threads
+                          << " result " << i);
+            CHECK(std::memcmp(one[i].data(), other[i].data(), sizeof(float) * one[i].numel()) == 0);
+          }
         }
-      }
     }
 }
 

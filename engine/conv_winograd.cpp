@@ -231,7 +231,8 @@ MT_INLINE_W void Gt_times(int m, const Lanes* w, int stride, Lanes& o0, Lanes& o
     const float w0 = w[0][l], w1 = w[stride][l], w2 = w[2 * stride][l], w3 = w[3 * stride][l],
                  w4 = w[4 * stride][l], w5 = w[5 * stride][l];
     const float s12 = w1 + w2, s34 = w3 + w4;
-    o0[l] = (w0 * 0.25f - s12 * r6) + s34 * r24, o1[l] = (w2 - w1) * r6 + (w3 - w4) * r12, o2[l] = (s34 - s12) * r6 + w5;
+    o0[l] = (w0 * 0.25f - s12 * r6) + s34 * r24, o1[l] = (w2 - w1) * r6 + (w3 - w4) * r12;
+    o2[l] = (s34 - s12) * r6 + w5;
   }
 }
 
@@ -422,43 +423,46 @@ __attribute__((target("avx2"))) inline void transpose8(__m256 r[8]) {
 
 // gather_patches<6> for 16 whole tiles (at[l] >= 0): each row read as eight
 // floats (two past the patch: padded_input leaves xp the slack).
-__attribute__((target("avx2"))) void gather_patches6_avx2(const float* xp_c, const int64_t* at, int64_t ld,
-                                                          float* __restrict d) {
+__attribute__((target("avx2"))) void gather_patches6_avx2(const float* xp_c, const int64_t* at, int64_t shift,
+                                                          int64_t ld, float* __restrict d) {
   for (int r = 0; r < 6; r++)
     for (int h = 0; h < kLanes; h += 8) {
       __m256 row[8];
-      for (int j = 0; j < 8; j++) row[j] = _mm256_loadu_ps(xp_c + at[h + j] + r * ld);
+      for (int j = 0; j < 8; j++) row[j] = _mm256_loadu_ps(xp_c + (at[h + j] - shift) + r * ld);
       transpose8(row);
       for (int s = 0; s < 6; s++) _mm256_storeu_ps(d + (r * 6 + s) * kLanes + h, row[s]);
     }
 }
 
 // d[e * 16 + l] = element e of the a x a patch of tile t0 + l in channel plane
-// xp_c (zeros for the padding tiles past T): a patch's rows are contiguous.
+// xp_c of images padded from the one `shift` floats into the batch's padded x
+// (zeros for the padding tiles past T): a patch's rows are contiguous.
 template <int a>
-void gather_patches(const Tiles& g, const float* xp_c, int64_t t0, float* __restrict d) {
+void gather_patches(const Tiles& g, const float* xp_c, int64_t shift, int64_t t0, float* __restrict d) {
   const int64_t ld = g.pad.ld;
   if (a == 6 && t0 + kLanes <= g.T && cpu_dispatch::use_avx2())
-    return gather_patches6_avx2(xp_c, g.at.data() + t0, ld, d);
+    return gather_patches6_avx2(xp_c, g.at.data() + t0, shift, ld, d);
   for (int l = 0; l < kLanes; l++) {
     const int64_t at = g.at[t0 + l];
     if (at < 0) {
       for (int e = 0; e < a * a; e++) d[e * kLanes + l] = 0.f;
       continue;
     }
-    const float* __restrict p = xp_c + at;
+    const float* __restrict p = xp_c + (at - shift);
     for (int r = 0; r < a; r++)
       for (int s = 0; s < a; s++) d[(r * a + s) * kLanes + l] = p[r * ld + s];
   }
 }
 
-// x [N, C, H, W] padded into planes xp [N, C, rows, ld] (a zero border of one,
-// and more past the last row and column, to whole tiles; plus the slack the
-// eight-float rows of gather_patches6_avx2 read past the last patch), in the
-// calling thread's scratch (shared by the workers).
-const float* padded_input(const Tiles& g, const float* x) {
-  float* xp = scratch<float>(kScratchCols, (int64_t)g.N * g.C * g.pad.plane() + 8);
-  parallel_for((int64_t)g.N * g.C, 16, [&](int64_t i0, int64_t i1) { pad_rows(g, x, i0, i1, xp); });
+// Images [n0, n1) of x [N, C, H, W] padded into planes xp [n1 - n0, C, rows,
+// ld] (a zero border of one, and more past the last row and column, to whole
+// tiles; plus the slack the eight-float rows of gather_patches6_avx2 read past
+// the last patch), in the calling thread's scratch (shared by the workers).
+const float* padded_input(const Tiles& g, const float* x, int64_t n0, int64_t n1) {
+  const int64_t planes = (n1 - n0) * g.C;
+  float* xp = scratch<float>(kScratchCols, planes * g.pad.plane() + 8);
+  const float* x0 = x + n0 * g.C * g.H * g.W;
+  parallel_for(planes, 16, [&](int64_t i0, int64_t i1) { pad_rows(g, x0, i0, i1, xp); });
   return xp;
 }
 
@@ -479,7 +483,8 @@ void run_split(bool split, int64_t n, F&& f) {
 
 // V_xi [C x nb] = B^T d B of the patches d of tiles t0 .. t0 + nb (a block),
 // 16 tiles at a time per channel, the channels split among the threads when `split`.
-void transform_input_block(const Tiles& g, const float* xp, int64_t t0, int nb, float* V, bool split) {
+void transform_input_block(const Tiles& g, const float* xp, int64_t shift, int64_t t0, int nb, float* V,
+                           bool split) {
   const int64_t sv = element_stride(g.C, nb);
   run_split(split, g.C, [&](int64_t c0, int64_t c1) {
     float d[kXi6 * kLanes];
@@ -488,8 +493,8 @@ void transform_input_block(const Tiles& g, const float* xp, int64_t t0, int nb, 
     for (int e = 0; e < g.xi; e++) dp[e] = d + e * kLanes;
     for (int64_t c = c0; c < c1; c++)
       for (int l0 = 0; l0 < nb; l0 += kLanes) {
-        if (g.m == 2) gather_patches<4>(g, xp + c * g.pad.plane(), t0 + l0, d);
-        else gather_patches<6>(g, xp + c * g.pad.plane(), t0 + l0, d);
+        if (g.m == 2) gather_patches<4>(g, xp + c * g.pad.plane(), shift, t0 + l0, d);
+        else gather_patches<6>(g, xp + c * g.pad.plane(), shift, t0 + l0, d);
         for (int e = 0; e < g.xi; e++) vp[e] = V + e * sv + c * nb + l0;
         if (g.m == 2) input_transform(dp, vp);
         else input_transform6(dp, vp);
@@ -604,6 +609,31 @@ void run_units(int64_t units, F&& f) {
   else parallel_for(units, 1, [&](int64_t u0, int64_t u1) { f(u0, u1, false); });
 }
 
+// The blocks a chunk at a time: the chunk's images padded, then its units of
+// work (blocks, or the weight gradient's runs of blocks) shared out, while
+// the padded images are in cache (a padded copy of the whole batch went out to
+// memory and came back; the gathers from it took a third longer). A chunk is
+// as many units of `unit_tiles` tiles as keep its images' padded planes
+// within 512 KB, a multiple of the thread count where there are as many (the
+// units and their arithmetic are the same whatever the chunk).
+int64_t chunk_units(const Tiles& g, int64_t unit_tiles) {
+  const int64_t image_floats = (int64_t)g.C * g.pad.plane(), per_image = (int64_t)g.th * g.tw;
+  const int64_t tiles = (int64_t(512) << 10) / (int64_t)sizeof(float) / image_floats * per_image;
+  const int64_t threads = num_threads(), units = std::max<int64_t>(1, tiles / unit_tiles);
+  return units >= threads ? units - units % threads : units;
+}
+
+// x's images under tiles [t0, t1), padded (padded_input), and the shift of
+// their planes from the whole batch's (gather_patches).
+struct ChunkX {
+  const float* xp;
+  int64_t shift;
+};
+ChunkX pad_chunk(const Tiles& g, const float* x, int64_t t0, int64_t t1) {
+  const int64_t per_image = (int64_t)g.th * g.tw, n0 = t0 / per_image, n1 = (std::min(t1, g.T) - 1) / per_image + 1;
+  return {padded_input(g, x, n0, n1), n0 * g.C * g.pad.plane()};
+}
+
 // y = the correlation (plus bias) or y += it, as forward() below: each block of
 // tiles transformed, multiplied (xi products M_xi [O x nb] = U_xi V_xi, one
 // sgemm each) and transformed back while it is in cache.
@@ -614,41 +644,44 @@ void matrices_forward(const Problem& p, const float* bias, float* y, bool accumu
   // the calling thread's buffers, shared by the workers
   float* Uoc = scratch<float>(kScratchSetup, (int64_t)xi * O * C);
   const WeightsU U = weights_U(p, Uoc);
-  const float* xp = padded_input(g, p.x);
-  const int64_t plane = (int64_t)g.H * g.W;
-  run_units((g.Tp + tb - 1) / tb, [&](int64_t b0, int64_t b1, bool split) {
-    float* V = scratch<float>(kScratchColGrad, xi * element_stride(C, tb));
-    float* M = scratch<float>(kScratchDx, xi * element_stride(O, tb));
-    for (int64_t b = b0; b < b1; b++) {
-      const int64_t t0 = b * tb;
-      const int nb = (int)std::min<int64_t>(tb, g.Tp - t0);
-      const int64_t sv = element_stride(C, nb), sm = element_stride(O, nb);
-      transform_input_block(g, xp, t0, nb, V, split);
-      run_split(split, xi, [&](int64_t e0, int64_t e1) {
-        for (int64_t e = e0; e < e1; e++)
-          gemm_serial(U.transposed, false, O, nb, C, U.xi(p, (int)e), V + e * sv, 0.f, M + e * sm);
-      });
-      run_split(split, O, [&](int64_t o0, int64_t o1) {
-        const float* m[kXi6];
-        float out[16 * kLanes];
-        Block blk[kLanes];
-        for (int l0 = 0; l0 < nb; l0 += kLanes) {
-          const bool whole = output_blocks(g, O, t0 + l0, blk);
-          for (int64_t o = o0; o < o1; o++) {
-            const float init = bias ? bias[o] : 0.f;
-            for (int e = 0; e < xi; e++) m[e] = M + e * sm + o * nb + l0;
-            if (g.m == 2) {
-              output_transform(m, out);
-              scatter_blocks<2>(blk, whole, g.W, out, init, accumulate, y + o * plane);
-            } else {
-              output_transform6(m, out);
-              scatter_blocks<4>(blk, whole, g.W, out, init, accumulate, y + o * plane);
+  const int64_t plane = (int64_t)g.H * g.W, blocks = (g.Tp + tb - 1) / tb;
+  for (int64_t k0 = 0, chunk = chunk_units(g, tb); k0 < blocks; k0 += chunk) {
+    const int64_t k1 = std::min(blocks, k0 + chunk);
+    const ChunkX xc = pad_chunk(g, p.x, k0 * tb, k1 * tb);
+    run_units(k1 - k0, [&](int64_t u0, int64_t u1, bool split) {
+      float* V = scratch<float>(kScratchColGrad, xi * element_stride(C, tb));
+      float* M = scratch<float>(kScratchDx, xi * element_stride(O, tb));
+      for (int64_t b = k0 + u0; b < k0 + u1; b++) {
+        const int64_t t0 = b * tb;
+        const int nb = (int)std::min<int64_t>(tb, g.Tp - t0);
+        const int64_t sv = element_stride(C, nb), sm = element_stride(O, nb);
+        transform_input_block(g, xc.xp, xc.shift, t0, nb, V, split);
+        run_split(split, xi, [&](int64_t e0, int64_t e1) {
+          for (int64_t e = e0; e < e1; e++)
+            gemm_serial(U.transposed, false, O, nb, C, U.xi(p, (int)e), V + e * sv, 0.f, M + e * sm);
+        });
+        run_split(split, O, [&](int64_t o0, int64_t o1) {
+          const float* m[kXi6];
+          float out[16 * kLanes];
+          Block blk[kLanes];
+          for (int l0 = 0; l0 < nb; l0 += kLanes) {
+            const bool whole = output_blocks(g, O, t0 + l0, blk);
+            for (int64_t o = o0; o < o1; o++) {
+              const float init = bias ? bias[o] : 0.f;
+              for (int e = 0; e < xi; e++) m[e] = M + e * sm + o * nb + l0;
+              if (g.m == 2) {
+                output_transform(m, out);
+                scatter_blocks<2>(blk, whole, g.W, out, init, accumulate, y + o * plane);
+              } else {
+                output_transform6(m, out);
+                scatter_blocks<4>(blk, whole, g.W, out, init, accumulate, y + o * plane);
+              }
             }
           }
-        }
-      });
-    }
-  });
+        });
+      }
+    });
+  }
 }
 
 // dw += the weight gradient, as grad_weight() below. The blocks of tiles fall
@@ -660,45 +693,49 @@ void matrices_grad_weight(const Problem& p, const float* dy, float* dw) {
   const int C = p.C, O = p.O;
   const Tiles g = make_tiles(p.m, p.N, C, p.H, p.W);
   const int xi = g.xi, mm = p.m * p.m, tb = tile_block(p, true);
-  const float* xp = padded_input(g, p.x);
   const int64_t plane = (int64_t)g.H * g.W, blocks = (g.Tp + tb - 1) / tb, UOC = (int64_t)xi * O * C;
   const int64_t runs = std::min<int64_t>({blocks, 16, std::max<int64_t>(2, (int64_t(1) << 22) / UOC)});
+  const auto first_block = [&](int64_t r) { return r * blocks / runs; };  // run r: as even as the blocks allow
   float* dU = scratch<float>(kScratchPartials, runs * UOC);
-  run_units(runs, [&](int64_t r0, int64_t r1, bool split) {
-    float* V = scratch<float>(kScratchColGrad, xi * element_stride(C, tb));
-    float* dM = scratch<float>(kScratchDx, xi * element_stride(O, tb));
-    for (int64_t r = r0; r < r1; r++) {
-      const int64_t first = r * blocks / runs, last = (r + 1) * blocks / runs;  // as even as the blocks allow
-      for (int64_t b = first; b < last; b++) {
-        const int64_t t0 = b * tb;
-        const int nb = (int)std::min<int64_t>(tb, g.Tp - t0);
-        const int64_t sv = element_stride(C, nb), sm = element_stride(O, nb);
-        transform_input_block(g, xp, t0, nb, V, split);
-        run_split(split, O, [&](int64_t o0, int64_t o1) {  // dM_xi = A dY A^T of every tile's m x m block of dy
-          float d[16 * kLanes];
-          const float* dp[16];
-          float* m[kXi6];
-          for (int ab = 0; ab < mm; ab++) dp[ab] = d + ab * kLanes;
-          Block blk[kLanes];
-          for (int l0 = 0; l0 < nb; l0 += kLanes) {
-            const bool whole = output_blocks(g, O, t0 + l0, blk);
-            for (int64_t o = o0; o < o1; o++) {
-              if (g.m == 2) gather_blocks<2>(blk, whole, g.W, dy + o * plane, d);
-              else gather_blocks<4>(blk, whole, g.W, dy + o * plane, d);
-              for (int e = 0; e < xi; e++) m[e] = dM + e * sm + o * nb + l0;
-              if (g.m == 2) grad_output_transform(dp, m);
-              else grad_output_transform6(dp, m);
+  for (int64_t k0 = 0, chunk = chunk_units(g, (blocks + runs - 1) / runs * tb); k0 < runs; k0 += chunk) {
+    const int64_t k1 = std::min(runs, k0 + chunk);
+    const ChunkX xc = pad_chunk(g, p.x, first_block(k0) * tb, first_block(k1) * tb);
+    run_units(k1 - k0, [&](int64_t u0, int64_t u1, bool split) {
+      float* V = scratch<float>(kScratchColGrad, xi * element_stride(C, tb));
+      float* dM = scratch<float>(kScratchDx, xi * element_stride(O, tb));
+      for (int64_t r = k0 + u0; r < k0 + u1; r++) {
+        const int64_t first = first_block(r), last = first_block(r + 1);
+        for (int64_t b = first; b < last; b++) {
+          const int64_t t0 = b * tb;
+          const int nb = (int)std::min<int64_t>(tb, g.Tp - t0);
+          const int64_t sv = element_stride(C, nb), sm = element_stride(O, nb);
+          transform_input_block(g, xc.xp, xc.shift, t0, nb, V, split);
+          run_split(split, O, [&](int64_t o0, int64_t o1) {  // dM_xi = A dY A^T of every tile's m x m block of dy
+            float d[16 * kLanes];
+            const float* dp[16];
+            float* m[kXi6];
+            for (int ab = 0; ab < mm; ab++) dp[ab] = d + ab * kLanes;
+            Block blk[kLanes];
+            for (int l0 = 0; l0 < nb; l0 += kLanes) {
+              const bool whole = output_blocks(g, O, t0 + l0, blk);
+              for (int64_t o = o0; o < o1; o++) {
+                if (g.m == 2) gather_blocks<2>(blk, whole, g.W, dy + o * plane, d);
+                else gather_blocks<4>(blk, whole, g.W, dy + o * plane, d);
+                for (int e = 0; e < xi; e++) m[e] = dM + e * sm + o * nb + l0;
+                if (g.m == 2) grad_output_transform(dp, m);
+                else grad_output_transform6(dp, m);
+              }
             }
-          }
-        });
-        run_split(split, xi, [&](int64_t e0, int64_t e1) {  // dU_xi (+)= dM_xi V_xi^T
-          for (int64_t e = e0; e < e1; e++)
-            gemm_serial(false, true, O, C, nb, dM + e * sm, V + e * sv, b == first ? 0.f : 1.f,
-                        dU + r * UOC + e * O * C);
-        });
+          });
+          run_split(split, xi, [&](int64_t e0, int64_t e1) {  // dU_xi (+)= dM_xi V_xi^T
+            for (int64_t e = e0; e < e1; e++)
+              gemm_serial(false, true, O, C, nb, dM + e * sm, V + e * sv, b == first ? 0.f : 1.f,
+                          dU + r * UOC + e * O * C);
+          });
+        }
       }
-    }
-  });
+    });
+  }
   parallel_for(UOC, 4096, [&](int64_t i0, int64_t i1) {  // the runs' sums, in run order, into run 0's
     for (int64_t r = 1; r < runs; r++)
       for (int64_t i = i0; i < i1; i++) dU[i] += dU[r * UOC + i];

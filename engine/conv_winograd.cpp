@@ -591,47 +591,45 @@ int tile_block(const Problem& p, bool weight_grad) {
   return weight_grad ? 128 : 64;
 }
 
-// Units of work (blocks, or the weight gradient's runs of blocks) go to the
-// threads whole when they share out evenly or are many; otherwise (a 4x4
-// image's batch is one block) the units run one after another, each one's
-// steps split among the threads (channels, products, output channels).
-// Either way the same arithmetic: the choice may follow the thread count.
-bool split_each_unit(int64_t units) {
-  const int t = num_threads();
-  return t > 1 && units % t != 0 && units < 4 * t;
-}
-
-// One unit at a time on this thread (its steps split), or units shared out
-// whole: f(u0, u1, split) over [0, units).
-template <class F>
-void run_units(int64_t units, F&& f) {
-  if (split_each_unit(units)) f(0, units, true);
-  else parallel_for(units, 1, [&](int64_t u0, int64_t u1) { f(u0, u1, false); });
-}
-
-// The blocks a chunk at a time: the chunk's images padded, then its units of
-// work (blocks, or the weight gradient's runs of blocks) shared out, while
-// the padded images are in cache (a padded copy of the whole batch went out to
-// memory and came back; the gathers from it took a third longer). A chunk is
-// as many units of `unit_tiles` tiles as keep its images' padded planes
-// within 512 KB, a multiple of the thread count where there are as many (the
-// units and their arithmetic are the same whatever the chunk).
-int64_t chunk_units(const Tiles& g, int64_t unit_tiles) {
-  const int64_t image_floats = (int64_t)g.C * g.pad.plane(), per_image = (int64_t)g.th * g.tw;
-  const int64_t tiles = (int64_t(512) << 10) / (int64_t)sizeof(float) / image_floats * per_image;
-  const int64_t threads = num_threads(), units = std::max<int64_t>(1, tiles / unit_tiles);
-  return units >= threads ? units - units % threads : units;
-}
-
-// x's images under tiles [t0, t1), padded (padded_input), and the shift of
-// their planes from the whole batch's (gather_patches).
-struct ChunkX {
-  const float* xp;
-  int64_t shift;
-};
-ChunkX pad_chunk(const Tiles& g, const float* x, int64_t t0, int64_t t1) {
-  const int64_t per_image = (int64_t)g.th * g.tw, n0 = t0 / per_image, n1 = (std::min(t1, g.T) - 1) / per_image + 1;
-  return {padded_input(g, x, n0, n1), n0 * g.C * g.pad.plane()};
+// Units of work (blocks, or the weight gradient's runs of blocks), each with
+// the images under its tiles padded. The units go to the threads whole, a
+// contiguous range each, when they share out evenly or are many: a thread
+// pads the images under a few of its units at a time (as many as keep them
+// within 512 KB, padded) into its own scratch, and works through those units
+// while the padded images are in its cache (from a padded copy of the whole
+// batch, written out to memory and read back, the gathers took 40 % more
+// time); an image under two such groups is padded twice. Otherwise (a 4x4
+// image's batch is one block) the whole batch is padded and the units run one
+// after another, each one's steps split among the threads (channels,
+// products, output channels). Either way the same arithmetic: the choice may
+// follow the thread count.
+// f(u, xp, shift, split) for unit u, whose tiles are [first_tile(u),
+// first_tile(u + 1)), reading padded images xp whose planes lie `shift`
+// floats before where they would in the whole batch's padded x.
+template <class FirstTile, class F>
+void run_units(const Tiles& g, const float* x, int64_t units, FirstTile first_tile, F&& f) {
+  const int64_t threads = num_threads();
+  if (threads > 1 && units % threads != 0 && units < 4 * threads) {
+    const float* xp = padded_input(g, x, 0, g.N);
+    for (int64_t u = 0; u < units; u++) f(u, xp, 0, true);
+    return;
+  }
+  const int64_t per_image = (int64_t)g.th * g.tw, image_floats = (int64_t)g.C * g.pad.plane();
+  const int64_t budget = std::max<int64_t>(1, (int64_t(512) << 10) / (int64_t)sizeof(float) / image_floats);
+  const auto first_image = [&](int64_t u) { return first_tile(u) / per_image; };
+  const auto end_image = [&](int64_t u) { return (std::min(first_tile(u), g.T) - 1) / per_image + 1; };
+  const int64_t workers = std::min(threads, units);
+  parallel_for(workers, 1, [&](int64_t w0, int64_t w1) {
+    for (int64_t w = w0; w < w1; w++)
+      for (int64_t u0 = w * units / workers, end = (w + 1) * units / workers, u1; u0 < end; u0 = u1) {
+        const int64_t n0 = first_image(u0);
+        for (u1 = u0 + 1; u1 < end && end_image(u1 + 1) - n0 <= budget;) u1++;
+        const int64_t n1 = end_image(u1);
+        float* xp = scratch<float>(kScratchCols, (n1 - n0) * image_floats + 8);
+        pad_rows(g, x + n0 * g.C * g.H * g.W, 0, (n1 - n0) * g.C, xp);
+        for (int64_t u = u0; u < u1; u++) f(u, xp, n0 * image_floats, false);
+      }
+  });
 }
 
 // y = the correlation (plus bias) or y += it, as forward() below: each block of
@@ -645,43 +643,38 @@ void matrices_forward(const Problem& p, const float* bias, float* y, bool accumu
   float* Uoc = scratch<float>(kScratchSetup, (int64_t)xi * O * C);
   const WeightsU U = weights_U(p, Uoc);
   const int64_t plane = (int64_t)g.H * g.W, blocks = (g.Tp + tb - 1) / tb;
-  for (int64_t k0 = 0, chunk = chunk_units(g, tb); k0 < blocks; k0 += chunk) {
-    const int64_t k1 = std::min(blocks, k0 + chunk);
-    const ChunkX xc = pad_chunk(g, p.x, k0 * tb, k1 * tb);
-    run_units(k1 - k0, [&](int64_t u0, int64_t u1, bool split) {
-      float* V = scratch<float>(kScratchColGrad, xi * element_stride(C, tb));
-      float* M = scratch<float>(kScratchDx, xi * element_stride(O, tb));
-      for (int64_t b = k0 + u0; b < k0 + u1; b++) {
-        const int64_t t0 = b * tb;
-        const int nb = (int)std::min<int64_t>(tb, g.Tp - t0);
-        const int64_t sv = element_stride(C, nb), sm = element_stride(O, nb);
-        transform_input_block(g, xc.xp, xc.shift, t0, nb, V, split);
-        run_split(split, xi, [&](int64_t e0, int64_t e1) {
-          for (int64_t e = e0; e < e1; e++)
-            gemm_serial(U.transposed, false, O, nb, C, U.xi(p, (int)e), V + e * sv, 0.f, M + e * sm);
-        });
-        run_split(split, O, [&](int64_t o0, int64_t o1) {
-          const float* m[kXi6];
-          float out[16 * kLanes];
-          Block blk[kLanes];
-          for (int l0 = 0; l0 < nb; l0 += kLanes) {
-            const bool whole = output_blocks(g, O, t0 + l0, blk);
-            for (int64_t o = o0; o < o1; o++) {
-              const float init = bias ? bias[o] : 0.f;
-              for (int e = 0; e < xi; e++) m[e] = M + e * sm + o * nb + l0;
-              if (g.m == 2) {
-                output_transform(m, out);
-                scatter_blocks<2>(blk, whole, g.W, out, init, accumulate, y + o * plane);
-              } else {
-                output_transform6(m, out);
-                scatter_blocks<4>(blk, whole, g.W, out, init, accumulate, y + o * plane);
-              }
-            }
+  const auto first_tile = [&](int64_t b) { return b * tb; };
+  run_units(g, p.x, blocks, first_tile, [&](int64_t b, const float* xp, int64_t shift, bool split) {
+    float* V = scratch<float>(kScratchColGrad, xi * element_stride(C, tb));
+    float* M = scratch<float>(kScratchDx, xi * element_stride(O, tb));
+    const int64_t t0 = b * tb;
+    const int nb = (int)std::min<int64_t>(tb, g.Tp - t0);
+    const int64_t sv = element_stride(C, nb), sm = element_stride(O, nb);
+    transform_input_block(g, xp, shift, t0, nb, V, split);
+    run_split(split, xi, [&](int64_t e0, int64_t e1) {
+      for (int64_t e = e0; e < e1; e++)
+        gemm_serial(U.transposed, false, O, nb, C, U.xi(p, (int)e), V + e * sv, 0.f, M + e * sm);
+    });
+    run_split(split, O, [&](int64_t o0, int64_t o1) {
+      const float* m[kXi6];
+      float out[16 * kLanes];
+      Block blk[kLanes];
+      for (int l0 = 0; l0 < nb; l0 += kLanes) {
+        const bool whole = output_blocks(g, O, t0 + l0, blk);
+        for (int64_t o = o0; o < o1; o++) {
+          const float init = bias ? bias[o] : 0.f;
+          for (int e = 0; e < xi; e++) m[e] = M + e * sm + o * nb + l0;
+          if (g.m == 2) {
+            output_transform(m, out);
+            scatter_blocks<2>(blk, whole, g.W, out, init, accumulate, y + o * plane);
+          } else {
+            output_transform6(m, out);
+            scatter_blocks<4>(blk, whole, g.W, out, init, accumulate, y + o * plane);
           }
-        });
+        }
       }
     });
-  }
+  });
 }
 
 // dw += the weight gradient, as grad_weight() below. The blocks of tiles fall
@@ -697,45 +690,40 @@ void matrices_grad_weight(const Problem& p, const float* dy, float* dw) {
   const int64_t runs = std::min<int64_t>({blocks, 16, std::max<int64_t>(2, (int64_t(1) << 22) / UOC)});
   const auto first_block = [&](int64_t r) { return r * blocks / runs; };  // run r: as even as the blocks allow
   float* dU = scratch<float>(kScratchPartials, runs * UOC);
-  for (int64_t k0 = 0, chunk = chunk_units(g, (blocks + runs - 1) / runs * tb); k0 < runs; k0 += chunk) {
-    const int64_t k1 = std::min(runs, k0 + chunk);
-    const ChunkX xc = pad_chunk(g, p.x, first_block(k0) * tb, first_block(k1) * tb);
-    run_units(k1 - k0, [&](int64_t u0, int64_t u1, bool split) {
-      float* V = scratch<float>(kScratchColGrad, xi * element_stride(C, tb));
-      float* dM = scratch<float>(kScratchDx, xi * element_stride(O, tb));
-      for (int64_t r = k0 + u0; r < k0 + u1; r++) {
-        const int64_t first = first_block(r), last = first_block(r + 1);
-        for (int64_t b = first; b < last; b++) {
-          const int64_t t0 = b * tb;
-          const int nb = (int)std::min<int64_t>(tb, g.Tp - t0);
-          const int64_t sv = element_stride(C, nb), sm = element_stride(O, nb);
-          transform_input_block(g, xc.xp, xc.shift, t0, nb, V, split);
-          run_split(split, O, [&](int64_t o0, int64_t o1) {  // dM_xi = A dY A^T of every tile's m x m block of dy
-            float d[16 * kLanes];
-            const float* dp[16];
-            float* m[kXi6];
-            for (int ab = 0; ab < mm; ab++) dp[ab] = d + ab * kLanes;
-            Block blk[kLanes];
-            for (int l0 = 0; l0 < nb; l0 += kLanes) {
-              const bool whole = output_blocks(g, O, t0 + l0, blk);
-              for (int64_t o = o0; o < o1; o++) {
-                if (g.m == 2) gather_blocks<2>(blk, whole, g.W, dy + o * plane, d);
-                else gather_blocks<4>(blk, whole, g.W, dy + o * plane, d);
-                for (int e = 0; e < xi; e++) m[e] = dM + e * sm + o * nb + l0;
-                if (g.m == 2) grad_output_transform(dp, m);
-                else grad_output_transform6(dp, m);
-              }
-            }
-          });
-          run_split(split, xi, [&](int64_t e0, int64_t e1) {  // dU_xi (+)= dM_xi V_xi^T
-            for (int64_t e = e0; e < e1; e++)
-              gemm_serial(false, true, O, C, nb, dM + e * sm, V + e * sv, b == first ? 0.f : 1.f,
-                          dU + r * UOC + e * O * C);
-          });
+  const auto first_tile = [&](int64_t r) { return first_block(r) * tb; };
+  run_units(g, p.x, runs, first_tile, [&](int64_t r, const float* xp, int64_t shift, bool split) {
+    float* V = scratch<float>(kScratchColGrad, xi * element_stride(C, tb));
+    float* dM = scratch<float>(kScratchDx, xi * element_stride(O, tb));
+    const int64_t first = first_block(r), last = first_block(r + 1);
+    for (int64_t b = first; b < last; b++) {
+      const int64_t t0 = b * tb;
+      const int nb = (int)std::min<int64_t>(tb, g.Tp - t0);
+      const int64_t sv = element_stride(C, nb), sm = element_stride(O, nb);
+      transform_input_block(g, xp, shift, t0, nb, V, split);
+      run_split(split, O, [&](int64_t o0, int64_t o1) {  // dM_xi = A dY A^T of every tile's m x m block of dy
+        float d[16 * kLanes];
+        const float* dp[16];
+        float* m[kXi6];
+        for (int ab = 0; ab < mm; ab++) dp[ab] = d + ab * kLanes;
+        Block blk[kLanes];
+        for (int l0 = 0; l0 < nb; l0 += kLanes) {
+          const bool whole = output_blocks(g, O, t0 + l0, blk);
+          for (int64_t o = o0; o < o1; o++) {
+            if (g.m == 2) gather_blocks<2>(blk, whole, g.W, dy + o * plane, d);
+            else gather_blocks<4>(blk, whole, g.W, dy + o * plane, d);
+            for (int e = 0; e < xi; e++) m[e] = dM + e * sm + o * nb + l0;
+            if (g.m == 2) grad_output_transform(dp, m);
+            else grad_output_transform6(dp, m);
+          }
         }
-      }
-    });
-  }
+      });
+      run_split(split, xi, [&](int64_t e0, int64_t e1) {  // dU_xi (+)= dM_xi V_xi^T
+        for (int64_t e = e0; e < e1; e++)
+          gemm_serial(false, true, O, C, nb, dM + e * sm, V + e * sv, b == first ? 0.f : 1.f,
+                      dU + r * UOC + e * O * C);
+      });
+    }
+  });
   parallel_for(UOC, 4096, [&](int64_t i0, int64_t i1) {  // the runs' sums, in run order, into run 0's
     for (int64_t r = 1; r < runs; r++)
       for (int64_t i = i0; i < i1; i++) dU[i] += dU[r * UOC + i];

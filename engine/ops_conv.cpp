@@ -662,7 +662,12 @@ void flat_backward(const ConvGeom& g, const float* X, const float* Wt, const flo
 // 1.2-2.7x where K = C kh kw >= 512 and the output has at most 16 positions,
 // or at most 64 with stride 2 (ResNet-18's layer-4 entry, and the stride-2 entry of
 // layer 3 at 64x64; the stride-1 4x4 convolutions of layer 4 now take Winograd's
-// matrices, winograd_path); the flat forward stays ahead everywhere; with fewer than
+// matrices, winograd_path). The forward measured so on that machine, the flat
+// kernels ahead everywhere; on the ninth session's (AMD Zen 4, least of 50 calls,
+// 1 / 2 threads, ms) the grouped columns' forward wins at stride 2 and 16
+// positions, ResNet-18's layer-4 entries: [64,64,7,7] -> 128 flat 2.00 / 1.95, columns 1.78 / 1.64;
+// [64,128,8,8] -> 256 flat 7.68 / 4.66, columns 6.67 / 3.48; at 64 positions
+// ([64,64,16,16] -> 128) flat 6.88, columns 7.17, so flat keeps those. With fewer than
 // 512 rows (K) or larger stride-1 outputs, the flat kernels (and Winograd's
 // input gradient) win or tie. 256 columns beat 128, 512 and 1024 (the columns
 // of a product stay in L2). Other shapes keep one sample per product.
@@ -846,7 +851,10 @@ Passes conv_passes(const ConvGeom& g) {
     auto P = std::make_shared<conv_canvas::Plan>(conv_canvas::make_plan(cg, conv_canvas::images_per_band(cg)));
     if (flat_fits(*P)) {
       all(Kernel::Flat);
-      if (g_force_path == ConvPath::Auto && grouped_columns(g)) k.input_grad = k.weight_grad = Kernel::Columns;
+      if (g_force_path == ConvPath::Auto && grouped_columns(g)) {
+        k.input_grad = k.weight_grad = Kernel::Columns;
+        if (g.s > 1 && g.P() <= 16) k.forward = Kernel::Columns;  // grouped_columns' note: stride 2, 16 positions
+      }
       k.plan = P;
       return k;
     }

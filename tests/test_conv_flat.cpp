@@ -515,11 +515,13 @@ TEST_CASE("grouped columns: small outputs' gradients, several samples per sgemm"
   Rng rng(37);
   // Auto: the flat forward, both gradients on columns of S samples side by
   // side (K = C kh kw >= 512 and at most 16 output positions, or 64 with
-  // stride 2); N past S leaves a last, shorter product; bias on some.
+  // stride 2), and at stride 2 and 16 positions the forward too; N past S
+  // leaves a last, shorter product; bias on some.
   const std::vector<std::pair<ConvCase, std::string>> chosen = {
       {{{20, 64, 6, 6}, {16, 64, 3, 3}, {1, 0}, true}, "flat (dx columns x16, dW columns x16)"},
       {{{6, 64, 16, 16}, {16, 64, 3, 3}, {2, 1}, false}, "flat (dx columns x4, dW columns x4)"},
-      {{{5, 64, 8, 8}, {16, 64, 3, 3}, {2, 1}, true}, "flat (dx columns x5, dW columns x5)"},
+      {{{5, 64, 8, 8}, {16, 64, 3, 3}, {2, 1}, true}, "columns x5"},
+      {{{5, 64, 10, 10}, {16, 64, 3, 3}, {2, 1}, true}, "flat (dx columns x5, dW columns x5)"},  // 25 positions
       {{{20, 512, 2, 2}, {4, 512, 1, 1}, {1, 0}, true}, "columns x20"},  // 1x1: x copied as columns
       {{{3, 32, 14, 14}, {64, 32, 3, 3}, {2, 1}, false}, "flat"},          // K = 288: the flat kernels
       // stride 1, padding 1, 49 positions: Winograd's F(4x4, 3x3) from 16 channels (8: flat)

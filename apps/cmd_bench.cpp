@@ -26,6 +26,8 @@ std::vector<Flag<BenchConfig>> bench_flags() {
       field<B>("threads", "N", g, "[MTL_THREADS, else all cores]", [](B& b) -> auto& { return b.threads; }),
       field<B>("batch", "N", g, "training batch", [](B& b) -> auto& { return b.batch; }),
       field<B>("steps", "N", g, "timed training steps per method", [](B& b) -> auto& { return b.steps; }),
+      toggle<B>("resnet-rows-only", g, "the ResNet-18 training rows alone (make bench times them in rounds)",
+                [](B& b) -> auto& { return b.resnet_rows_only; }),
       toggle<B>("json", g, "(accepted; the output is always JSON)", [](B& b) -> auto& { return b.json; }),
   };
 }

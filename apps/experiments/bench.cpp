@@ -263,6 +263,30 @@ double multilenet_train_flops_per_sample(int tasks) {
   return fwd + bwd;
 }
 
+// The ResNet-18 training rows of one input: uniform and MGDA-UB at K = 2 and
+// 40, samples/s, FLOP rate and its fraction of sgemm's (gf, GFLOP/s).
+nlohmann::json resnet18_rows(const ResNetBenchCase& c, double gf) {
+  const bool one_thread = num_threads() == 1;
+  nlohmann::json r;
+  r["train_mflop_per_sample_k40"] = resnet18_train_flops_per_sample(c.channels, c.size, c.width, 40) / 1e6;
+  r["train_mflop_per_sample_k2"] = resnet18_train_flops_per_sample(c.channels, c.size, c.width, 2) / 1e6;
+  for (int K : {2, 40})
+    for (const char* m : {"uniform", "mgda-ub"}) {
+      const ResNetBenchRow row = resnet18_train_throughput(c, K, m, 2, c.width == 16 ? 6 : 4);
+      const double gflops = row.samples_per_s * resnet18_train_flops_per_sample(c.channels, c.size, c.width, K) / 1e9;
+      r["rows"].push_back({{"tasks", K},
+                           {"method", m},
+                           {"samples_per_s", row.samples_per_s},
+                           {"step_s", row.step_s},
+                           {"cpu_s", row.cpu_s},
+                           {"gflops", gflops},
+                           {"fraction_of_sgemm", gflops / gf}});
+      if (one_thread)  // the same from CPU time (run_bench sets the fraction against the best sgemm)
+        r["rows"].back()["gflops_cpu"] = gflops * row.step_s / row.cpu_s;
+    }
+  return r;
+}
+
 nlohmann::json run_bench(const BenchConfig& cfg) {
   if (cfg.threads > 0) set_num_threads(cfg.threads);
   nlohmann::json j;
@@ -270,6 +294,13 @@ nlohmann::json run_bench(const BenchConfig& cfg) {
   j["machine_cores"] = machine_cores();
   j["batch"] = cfg.batch;
   j["timed_steps"] = cfg.steps;
+  if (cfg.resnet_rows_only) {  // the training rows alone, against this moment's sgemm (wall clock)
+    const double gf = sgemm_gflops();
+    for (const ResNetBenchCase& c : kResNetBenchCases) j["resnet18"][c.name] = resnet18_rows(c, gf);
+    j["flops"]["sgemm_gflops_1024"] = gf;
+    j["peak_rss_mb"] = peak_rss_mb();
+    return j;
+  }
   Batches data = load_batches(cfg.data_dir, cfg.batch, 40);
 
   const double uniform = train_throughput("multilenet", "uniform", data, cfg, false);
@@ -328,24 +359,7 @@ nlohmann::json run_bench(const BenchConfig& cfg) {
   if (cfg.include_resnet) {
     // ResNet-18: uniform and MGDA-UB at K = 2 and 40, both inputs; the FLOP rate against sgemm's.
     for (const ResNetBenchCase& c : kResNetBenchCases) {
-      nlohmann::json r;
-      const double mflop = resnet18_train_flops_per_sample(c.channels, c.size, c.width, 40) / 1e6;
-      r["train_mflop_per_sample_k40"] = mflop;
-      r["train_mflop_per_sample_k2"] = resnet18_train_flops_per_sample(c.channels, c.size, c.width, 2) / 1e6;
-      for (int K : {2, 40})
-        for (const char* m : {"uniform", "mgda-ub"}) {
-          const ResNetBenchRow row = resnet18_train_throughput(c, K, m, 2, c.width == 16 ? 6 : 4);
-          const double gflops = row.samples_per_s * resnet18_train_flops_per_sample(c.channels, c.size, c.width, K) / 1e9;
-          r["rows"].push_back({{"tasks", K},
-                               {"method", m},
-                               {"samples_per_s", row.samples_per_s},
-                               {"step_s", row.step_s},
-                               {"cpu_s", row.cpu_s},
-                               {"gflops", gflops},
-                               {"fraction_of_sgemm", gflops / gf}});
-          if (one_thread)  // the same from CPU time (the fraction is set below, against the best sgemm)
-            r["rows"].back()["gflops_cpu"] = gflops * row.step_s / row.cpu_s;
-        }
+      nlohmann::json r = resnet18_rows(c, gf);
       if (one_thread) {  // each convolution's passes, on one thread
         nlohmann::json layers = nlohmann::json::array();
         for (const ConvLayer& l : resnet18_convs(c.channels, c.size, c.width)) layers.push_back(conv_layer_rates(l, 8));

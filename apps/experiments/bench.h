@@ -20,6 +20,7 @@ struct BenchConfig {
   int threads = 0;            // 0: keep the current count
   bool include_chebyshev = true;
   bool include_resnet = true; // the ResNet-18 rows and the convolution layers (issue "Fast on the networks that matter")
+  bool resnet_rows_only = false;  // the ResNet-18 training rows alone (make bench's later rounds)
   bool json = false;          // `mtl bench --json` (the output is JSON anyway)
 };
 

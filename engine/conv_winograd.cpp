@@ -190,8 +190,9 @@ MT_CLONES void grad_output_transform6(const float* const* dy, float* const* dm) 
 
 // The weight transforms, in float, 16 lanes to a vector (they were in double,
 // two vectors of 8, rounded to float at the end: the transform and its
-// untransform took 17 % of a [64,128,4,4] F(4x4, 3x3) layer's three passes,
-// 8-10 % in float; the last bits of U and dW move, a float's rounding or two):
+// untransform took 17 % of a [64,128,4,4] F(4x4, 3x3) layer's three passes
+// by perf samples, 8-15 % in float; the last bits of U and dW move, a float's
+// rounding or two):
 // G (4 x 3) = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1], applied to columns
 // and then rows. G v for v = (a, b, c) is (a, (a + c + b) / 2, (a + c - b) / 2, c),
 // and G^T w for w = (a, b, c, d) is (a + (b + c) / 2, (b - c) / 2, (b + c) / 2 + d).
@@ -454,15 +455,16 @@ void gather_patches(const Tiles& g, const float* xp_c, int64_t shift, int64_t t0
   }
 }
 
-// Images [n0, n1) of x [N, C, H, W] padded into planes xp [n1 - n0, C, rows,
-// ld] (a zero border of one, and more past the last row and column, to whole
-// tiles; plus the slack the eight-float rows of gather_patches6_avx2 read past
-// the last patch), in the calling thread's scratch (shared by the workers).
-const float* padded_input(const Tiles& g, const float* x, int64_t n0, int64_t n1) {
-  const int64_t planes = (n1 - n0) * g.C;
-  float* xp = scratch<float>(kScratchCols, planes * g.pad.plane() + 8);
-  const float* x0 = x + n0 * g.C * g.H * g.W;
-  parallel_for(planes, 16, [&](int64_t i0, int64_t i1) { pad_rows(g, x0, i0, i1, xp); });
+// The size of x [N, C, H, W] padded into planes xp [N, C, rows, ld] (a zero
+// border of one, and more past the last row and column, to whole tiles), for
+// `images` of its images: plus the slack the eight-float rows of
+// gather_patches6_avx2 read past the last patch.
+int64_t padded_floats(const Tiles& g, int64_t images) { return images * g.C * g.pad.plane() + 8; }
+
+// The whole batch padded, in the calling thread's scratch (shared by the workers).
+const float* padded_input(const Tiles& g, const float* x) {
+  float* xp = scratch<float>(kScratchCols, padded_floats(g, g.N));
+  parallel_for((int64_t)g.N * g.C, 16, [&](int64_t i0, int64_t i1) { pad_rows(g, x, i0, i1, xp); });
   return xp;
 }
 
@@ -597,8 +599,9 @@ int tile_block(const Problem& p, bool weight_grad) {
 // pads the images under a few of its units at a time (as many as keep them
 // within 512 KB, padded) into its own scratch, and works through those units
 // while the padded images are in its cache (from a padded copy of the whole
-// batch, written out to memory and read back, the gathers took 40 % more
-// time); an image under two such groups is padded twice. Otherwise (a 4x4
+// batch, written out to memory and read back, the gathers took 1.6-1.8x the
+// perf samples, a ResNet-18 step at 56x56 5 % more); an image under two such
+// groups is padded twice. Otherwise (a 4x4
 // image's batch is one block) the whole batch is padded and the units run one
 // after another, each one's steps split among the threads (channels,
 // products, output channels). Either way the same arithmetic: the choice may
@@ -610,7 +613,7 @@ template <class FirstTile, class F>
 void run_units(const Tiles& g, const float* x, int64_t units, FirstTile first_tile, F&& f) {
   const int64_t threads = num_threads();
   if (threads > 1 && units % threads != 0 && units < 4 * threads) {
-    const float* xp = padded_input(g, x, 0, g.N);
+    const float* xp = padded_input(g, x);
     for (int64_t u = 0; u < units; u++) f(u, xp, 0, true);
     return;
   }
@@ -625,7 +628,7 @@ void run_units(const Tiles& g, const float* x, int64_t units, FirstTile first_ti
         const int64_t n0 = first_image(u0);
         for (u1 = u0 + 1; u1 < end && end_image(u1 + 1) - n0 <= budget;) u1++;
         const int64_t n1 = end_image(u1);
-        float* xp = scratch<float>(kScratchCols, (n1 - n0) * image_floats + 8);
+        float* xp = scratch<float>(kScratchCols, padded_floats(g, n1 - n0));
         pad_rows(g, x + n0 * g.C * g.H * g.W, 0, (n1 - n0) * g.C, xp);
         for (int64_t u = u0; u < u1; u++) f(u, xp, n0 * image_floats, false);
       }

@@ -601,11 +601,10 @@ int tile_block(const Problem& p, bool weight_grad) {
 // while the padded images are in its cache (from a padded copy of the whole
 // batch, written out to memory and read back, the gathers took 1.6-1.8x the
 // perf samples, a ResNet-18 step at 56x56 5 % more); an image under two such
-// groups is padded twice. Otherwise (a 4x4
-// image's batch is one block) the whole batch is padded and the units run one
-// after another, each one's steps split among the threads (channels,
-// products, output channels). Either way the same arithmetic: the choice may
-// follow the thread count.
+// groups is padded twice. Otherwise (a 4x4 image's batch is one block) the
+// whole batch is padded and the units run one after another, each one's steps
+// split among the threads (channels, products, output channels). Either way
+// the same arithmetic: the choice may follow the thread count.
 // f(u, xp, shift, split) for unit u, whose tiles are [first_tile(u),
 // first_tile(u + 1)), reading padded images xp whose planes lie `shift`
 // floats before where they would in the whole batch's padded x.

@@ -836,7 +836,8 @@ struct Passes {
 // The kernel of each pass, by shape (README, "Kernels and bits"): Winograd for
 // all three where winograd_path says so; else the flat kernels for
 // flat_path's shapes when their canvases fit, with the grouped columns'
-// gradients where grouped_columns says; else the direct kernels for
+// gradients where grouped_columns says (all three passes at stride 2 and at
+// most 16 positions); else the direct kernels for
 // stride 1 (their input gradient through the columns when the padding is past
 // kh - 1); else the columns. conv2d_force_path overrides it (tests).
 Passes conv_passes(const ConvGeom& g) {
@@ -847,14 +848,13 @@ Passes conv_passes(const ConvGeom& g) {
     return k;
   }
   if (flat_path(g)) {
+    // grouped_columns' note: at stride 2 and 16 positions the columns take the forward too (no canvas plan)
+    if (g_force_path == ConvPath::Auto && grouped_columns(g) && g.s > 1 && g.P() <= 16) return k;
     const conv_canvas::Geometry cg = canvas_geometry(g);
     auto P = std::make_shared<conv_canvas::Plan>(conv_canvas::make_plan(cg, conv_canvas::images_per_band(cg)));
     if (flat_fits(*P)) {
       all(Kernel::Flat);
-      if (g_force_path == ConvPath::Auto && grouped_columns(g)) {
-        k.input_grad = k.weight_grad = Kernel::Columns;
-        if (g.s > 1 && g.P() <= 16) k.forward = Kernel::Columns;  // grouped_columns' note: stride 2, 16 positions
-      }
+      if (g_force_path == ConvPath::Auto && grouped_columns(g)) k.input_grad = k.weight_grad = Kernel::Columns;
       k.plan = P;
       return k;
     }

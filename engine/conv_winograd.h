@@ -69,7 +69,8 @@ struct Problem {
   // takes 144; matrices only, 36 of them, and U null). Its transforms
   // multiply by up to 8, so it rounds more (tests/test_conv_flat.cpp's bound).
   int m = 2;
-  // Matrices: tiles per block, a multiple of 16, or 0 for the choice by shape.
+  // Matrices: tiles per block, a multiple of 16, or 0 for the choice by shape
+  // (block_tiles below).
   // Each block's tiles are transformed, multiplied and transformed back by one
   // thread while they are in its cache.
   int tile_block = 0;
@@ -81,6 +82,9 @@ void forward(const Problem& p, const float* bias, float* y, bool accumulate);
 
 // dw [O, C, 3, 3] += the weight gradient for dy [N, O, H, W] (p.flip must be false).
 void grad_weight(const Problem& p, const float* dy, float* dw);
+// Matrices: the tiles of a block of the forward (or, weight_grad, the weight
+// gradient): p.tile_block, or the choice by shape (conv_winograd.cpp, tile_block).
+int block_tiles(const Problem& p, bool weight_grad);
 // U [16][O][C] of p's weights (unflipped, F(2x2, 3x3)), for Problem::U.
 void transform_weights(const Problem& p, float* U);
 

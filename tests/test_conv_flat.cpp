@@ -467,6 +467,38 @@ TEST_CASE("Winograd's F(4x4, 3x3) in blocks of tiles: any block size, the naive 
     CHECK(same_bits(one.y, two.y));
     CHECK(same_bits(one.dw, two.dw));
   }
+  // The blocks by shape: 64 tiles (forward) and 128 (weight gradient), or,
+  // where those leave an odd number of blocks, whole blocks of an even count
+  // (a 28x28 batch of 64: 3136 tiles, 28 blocks of 112 for both); an odd
+  // number of 16-tile groups, or a single block, keeps the targets. Such a
+  // batch against the naive loops and at 1 and 2 threads.
+  {
+    conv_winograd::Problem p;
+    p.C = p.O = 16, p.m = 4, p.matrices = true;
+    const auto blocks = [&](int N, int H) {
+      p.N = N, p.H = p.W = H;
+      return std::make_pair(conv_winograd::block_tiles(p, false), conv_winograd::block_tiles(p, true));
+    };
+    CHECK(blocks(64, 28) == std::make_pair(112, 112));
+    CHECK(blocks(64, 14) == std::make_pair(64, 128));   // 1024 tiles: 16 and 8 blocks
+    CHECK(blocks(63, 28) == std::make_pair(64, 128));   // 3087 tiles, 193 groups of 16
+    CHECK(blocks(64, 4) == std::make_pair(64, 128));    // 64 tiles: one block
+    CHECK(blocks(32, 28) == std::make_pair(112, 112));  // 1568 tiles: 25 and 13 blocks, or 14 of 112
+    CHECK(blocks(36, 28) == std::make_pair(64, 128));   // 1764 tiles, 111 groups (28 blocks of 64: even)
+    p.tile_block = 32;
+    CHECK(blocks(64, 28) == std::make_pair(32, 32));
+    const int N = 32, C = 16, O = 16, H = 28, W = 28;
+    Tensor x = Tensor::uniform({N, C, H, W}, -1, 1, rng), w = Tensor::uniform({O, C, 3, 3}, -0.3f, 0.3f, rng);
+    Tensor dy = Tensor::uniform({N, O, H, W}, -1, 1, rng);
+    const Tensor y_ref = conv2d_naive(x, w, Tensor(), {1, 1});
+    const Tensor dw_ref = conv2d_backward_naive(x, w, dy, {1, 1}).dW;
+    p.N = N, p.C = C, p.H = H, p.W = W, p.O = O, p.x = x.data(), p.w = w.data(), p.tile_block = 0;
+    const BlockRun one = run_blocks(p, 0, 1, dy), two = run_blocks(p, 0, 2, dy);
+    CHECK(max_abs_diff(one.y, y_ref) < 1e-4 * std::max(1.0, max_abs(y_ref)));
+    CHECK(max_abs_diff(one.dw, dw_ref) < 1e-4 * std::max(1.0, max_abs(dw_ref)));
+    CHECK(same_bits(one.y, two.y));
+    CHECK(same_bits(one.dw, two.dw));
+  }
   // a block that is not a positive multiple of 16: an error naming it
   {
     Tensor x = Tensor::uniform({1, 2, 4, 4}, -1, 1, rng), w = Tensor::uniform({3, 2, 3, 3}, -1, 1, rng);

@@ -423,7 +423,7 @@ __attribute__((target("avx2"))) inline void transpose8(__m256 r[8]) {
 }
 
 // gather_patches<6> for 16 whole tiles (at[l] >= 0): each row read as eight
-// floats (two past the patch: padded_input leaves xp the slack).
+// floats (two past the patch: padded_floats leaves xp the slack).
 __attribute__((target("avx2"))) void gather_patches6_avx2(const float* xp_c, const int64_t* at, int64_t shift,
                                                           int64_t ld, float* __restrict d) {
   for (int r = 0; r < 6; r++)
@@ -598,8 +598,8 @@ void scatter_blocks(const Block* b, bool whole, int W, const float* __restrict o
 int tile_block(const Problem& p, bool weight_grad, int64_t Tp) {
   if (p.tile_block > 0) return p.tile_block;
   const int target = weight_grad ? 128 : 64;
-  const int64_t groups = Tp / kLanes;
-  if ((Tp + target - 1) / target <= 1 || (Tp + target - 1) / target % 2 == 0 || groups % 2 != 0) return target;
+  const int64_t blocks = (Tp + target - 1) / target, groups = Tp / kLanes;
+  if (blocks <= 1 || blocks % 2 == 0 || groups % 2 != 0) return target;
   int best = target;
   double best_ratio = 2.0;  // accepted within a factor of 2 of the target
   for (int64_t k = 1; k <= groups / 2; k++) {
@@ -781,8 +781,7 @@ void transform_weights(const Problem& p, float* U) {
 }
 
 int block_tiles(const Problem& p, bool weight_grad) {
-  const int64_t tiles = (int64_t)p.N * ((p.H + p.m - 1) / p.m) * ((p.W + p.m - 1) / p.m);
-  return tile_block(p, weight_grad, conv_flat::round_up(tiles, kLanes));
+  return tile_block(p, weight_grad, make_tiles(p.m, p.N, p.C, p.H, p.W).Tp);
 }
 
 void forward(const Problem& p, const float* bias, float* y, bool accumulate) {
